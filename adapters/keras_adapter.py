@@ -1,0 +1,136 @@
+"""`keras`: Keras 3 on TensorFlow, SimpleRNN / LSTM / GRU(reset_after=True) stacked per layer.
+
+Keras has no num_layers, batch_first or proj_size: layers are stacked with return_sequences,
+two directions use Bidirectional(merge_mode="concat"), time-major inputs are transposed, and
+proj_size > 0 is Unsupported (no Keras recurrent layer projects its hidden state).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from .errors import Unsupported
+from .layout import (
+    LayerWeights,
+    from_time_major,
+    layer_weights,
+    reorder_gates,
+    split_state,
+    stack_state,
+    to_time_major,
+    zero_state,
+)
+from .spec import Spec
+
+BACKEND = "tensorflow"
+GRU_GATE_ORDER = "zrn"  # Keras: update, reset, candidate
+DTYPES = ("float32", "float64")
+
+if "keras" not in sys.modules:
+    os.environ["KERAS_BACKEND"] = BACKEND
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+
+if keras.backend.backend() != BACKEND:
+    raise ImportError(
+        f"the 'keras' implementation is Keras on {BACKEND}, but keras was already imported with "
+        f"the {keras.backend.backend()!r} backend in this process (KERAS_BACKEND)"
+    )
+
+
+def keras_weights(spec: Spec, w: LayerWeights) -> list[np.ndarray]:
+    """[kernel (in, G*H), recurrent_kernel (H, G*H), bias] as the Keras cell stores them."""
+    if spec.mode == "GRU":
+        kernel = reorder_gates(w.w_ih, "GRU", GRU_GATE_ORDER).T
+        recurrent = reorder_gates(w.w_hh, "GRU", GRU_GATE_ORDER).T
+        # reset_after=True keeps the two biases apart: row 0 input, row 1 recurrent.
+        biases = [
+            np.stack(
+                [
+                    reorder_gates(w.b_ih, "GRU", GRU_GATE_ORDER),
+                    reorder_gates(w.b_hh, "GRU", GRU_GATE_ORDER),
+                ]
+            )
+        ]
+    else:  # SimpleRNN and LSTM (gates i, f, c, o as in PyTorch) keep one bias: b_ih + b_hh.
+        kernel, recurrent = w.w_ih.T, w.w_hh.T
+        biases = [w.folded_bias]
+    return [kernel, recurrent] + (biases if spec.bias else [])
+
+
+def make_layer(spec: Spec, dtype: str):
+    common = dict(
+        units=spec.hidden_size,
+        use_bias=spec.bias,
+        return_sequences=True,
+        return_state=True,
+        dtype=dtype,
+    )
+    if spec.mode == "RNN":
+        layer = keras.layers.SimpleRNN(activation=spec.nonlinearity, **common)
+    elif spec.mode == "LSTM":
+        layer = keras.layers.LSTM(
+            activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=False, **common
+        )
+    else:
+        layer = keras.layers.GRU(
+            activation="tanh", recurrent_activation="sigmoid", reset_after=True, **common
+        )
+    if spec.bidirectional:
+        layer = keras.layers.Bidirectional(layer, merge_mode="concat", dtype=dtype)
+    return layer
+
+
+def direction_cells(layer, spec: Spec):
+    if spec.bidirectional:
+        return [layer.forward_layer.cell, layer.backward_layer.cell]
+    return [layer.cell]
+
+
+def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    if spec.proj_size:
+        raise Unsupported(
+            "Keras recurrent layers have no output projection: proj_size > 0 (LSTM with "
+            "weight_hr) cannot be expressed"
+        )
+    dtype = str(x.dtype)
+    if dtype not in DTYPES:
+        raise Unsupported(f"keras adapter runs {DTYPES}, not {dtype}")
+
+    layer_input = np.swapaxes(x, 0, 1) if not spec.batch_first else x  # Keras is batch-first
+    batch = layer_input.shape[0]
+    given_state = h0 is not None or c0 is not None
+    if given_state:
+        h0 = zero_state(spec, batch, spec.hidden_size, x.dtype) if h0 is None else h0
+        c0 = zero_state(spec, batch, spec.hidden_size, x.dtype) if c0 is None else c0
+        h_init, c_init = split_state(spec, h0.astype(x.dtype)), split_state(spec, c0.astype(x.dtype))
+
+    h_n, c_n = [], []
+    for layer_index in range(spec.num_layers):
+        layer = make_layer(spec, dtype)
+        layer.build(layer_input.shape)
+        for direction, cell in enumerate(direction_cells(layer, spec)):
+            w = layer_weights(spec, params, layer_index, direction, x.dtype)
+            cell.set_weights(keras_weights(spec, w))
+
+        initial_state = None
+        if given_state:
+            initial_state = []
+            for direction in range(spec.num_directions):
+                initial_state.append(h_init[layer_index][direction])
+                if spec.has_cell_state:
+                    initial_state.append(c_init[layer_index][direction])
+        output, *states = layer(layer_input, initial_state=initial_state)
+        layer_input = keras.ops.convert_to_numpy(output)
+
+        states = [keras.ops.convert_to_numpy(s) for s in states]
+        per_direction = len(states) // spec.num_directions  # (h,) or (h, c)
+        h_n.append(states[0::per_direction])
+        if spec.has_cell_state:
+            c_n.append(states[1::per_direction])
+
+    output = from_time_major(np.swapaxes(layer_input, 0, 1), spec.batch_first)
+    return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None

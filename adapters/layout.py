@@ -1,0 +1,94 @@
+"""Translation helpers shared by every adapter, written once.
+
+Everything here maps from the canonical layout (PyTorch's state_dict and tensor layouts) to what
+another framework wants: gate reordering, bias folding, per-(layer, direction) weights and states,
+and the time/batch axis order. Gate orders are spelled in PyTorch's letters, so a framework's order
+reads as a permutation of PyTorch's ("zrn" is Keras's GRU order: update, reset, new).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .spec import Spec, param_name
+
+TORCH_GATE_ORDER = {"RNN": "h", "LSTM": "ifgo", "GRU": "rzn"}
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """One direction of one layer, in PyTorch's (out, in) layout and gate order."""
+
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    b_ih: np.ndarray | None
+    b_hh: np.ndarray | None
+    w_hr: np.ndarray | None
+
+    @property
+    def folded_bias(self) -> np.ndarray:
+        """b_ih + b_hh: the single bias of frameworks that keep one (zeros without bias)."""
+        if self.b_ih is None:
+            return np.zeros(self.w_ih.shape[0], dtype=self.w_ih.dtype)
+        return self.b_ih + self.b_hh
+
+
+def layer_weights(
+    spec: Spec, params: Mapping[str, np.ndarray], layer: int, direction: int, dtype: np.dtype
+) -> LayerWeights:
+    def get(kind: str) -> np.ndarray:
+        return np.asarray(params[param_name(kind, layer, direction)], dtype=dtype)
+
+    return LayerWeights(
+        w_ih=get("weight_ih"),
+        w_hh=get("weight_hh"),
+        b_ih=get("bias_ih") if spec.bias else None,
+        b_hh=get("bias_hh") if spec.bias else None,
+        w_hr=get("weight_hr") if spec.proj_size else None,
+    )
+
+
+def reorder_gates(array: np.ndarray, mode: str, target_order: str, axis: int = 0) -> np.ndarray:
+    """Permute the gate blocks along `axis` from PyTorch's order into `target_order`."""
+    source_order = TORCH_GATE_ORDER[mode]
+    if sorted(source_order) != sorted(target_order):
+        raise ValueError(f"{target_order!r} is not a permutation of {mode} gates {source_order!r}")
+    blocks = np.split(array, len(source_order), axis=axis)
+    return np.concatenate([blocks[source_order.index(g)] for g in target_order], axis=axis)
+
+
+def state_index(spec: Spec, layer: int, direction: int) -> int:
+    """Row of h_n/c_n holding (layer, direction): PyTorch is layer-major."""
+    return layer * spec.num_directions + direction
+
+
+def layer_direction_of(spec: Spec, row: int) -> tuple[int, int]:
+    return divmod(row, spec.num_directions)
+
+
+def split_state(spec: Spec, state: np.ndarray) -> list[list[np.ndarray]]:
+    """(L*D, N, F) -> state[layer][direction] of shape (N, F)."""
+    return [
+        [state[state_index(spec, layer, d)] for d in range(spec.num_directions)]
+        for layer in range(spec.num_layers)
+    ]
+
+
+def stack_state(per_layer: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    """state[layer][direction] of shape (N, F) -> (L*D, N, F), PyTorch's order."""
+    return np.stack([s for directions in per_layer for s in directions])
+
+
+def to_time_major(x: np.ndarray, batch_first: bool) -> np.ndarray:
+    return np.swapaxes(x, 0, 1) if batch_first else x
+
+
+def from_time_major(y: np.ndarray, batch_first: bool) -> np.ndarray:
+    return np.swapaxes(y, 0, 1) if batch_first else y
+
+
+def zero_state(spec: Spec, batch: int, features: int, dtype: np.dtype) -> np.ndarray:
+    return np.zeros((spec.num_layers * spec.num_directions, batch, features), dtype=dtype)

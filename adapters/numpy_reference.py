@@ -1,0 +1,118 @@
+"""The reference: PyTorch's documented equations in NumPy, computed in the dtype of `x`.
+
+Inference semantics (dropout is a training-time operation and does not apply). One function per
+cell, one driver for layers and directions; the weights are in PyTorch's layout, applied as x @ W.T.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .layout import (
+    LayerWeights,
+    from_time_major,
+    layer_weights,
+    split_state,
+    stack_state,
+    to_time_major,
+    zero_state,
+)
+from .spec import Spec
+
+
+def sigmoid(v: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(-v) -> inf for very negative v gives the right 0
+        return 1.0 / (1.0 + np.exp(-v))
+
+
+def relu(v: np.ndarray) -> np.ndarray:
+    return np.maximum(v, 0)
+
+
+def affine(v: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    return v @ weight.T if bias is None else v @ weight.T + bias
+
+
+def rnn_cell(x, h, c, w: LayerWeights, activation: Callable):
+    """h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh)"""
+    return activation(affine(x, w.w_ih, w.b_ih) + affine(h, w.w_hh, w.b_hh)), None
+
+
+def lstm_cell(x, h, c, w: LayerWeights):
+    """Gates i, f, g, o; c' = f*c + i*g; h' = o*tanh(c'), projected by W_hr when proj_size > 0."""
+    gates = affine(x, w.w_ih, w.b_ih) + affine(h, w.w_hh, w.b_hh)
+    i, f, g, o = np.split(gates, 4, axis=-1)
+    c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    h = sigmoid(o) * np.tanh(c)
+    if w.w_hr is not None:
+        h = h @ w.w_hr.T
+    return h, c
+
+
+def gru_cell(x, h, c, w: LayerWeights):
+    """Gates r, z, n; the reset gate multiplies (W_hn h + b_hn), i.e. it acts after the matmul."""
+    x_r, x_z, x_n = np.split(affine(x, w.w_ih, w.b_ih), 3, axis=-1)
+    h_r, h_z, h_n = np.split(affine(h, w.w_hh, w.b_hh), 3, axis=-1)
+    r = sigmoid(x_r + h_r)
+    z = sigmoid(x_z + h_z)
+    n = np.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h, None
+
+
+def cell_for(spec: Spec) -> Callable:
+    if spec.mode == "LSTM":
+        return lstm_cell
+    if spec.mode == "GRU":
+        return gru_cell
+    activation = np.tanh if spec.nonlinearity == "tanh" else relu
+    return lambda x, h, c, w: rnn_cell(x, h, c, w, activation)
+
+
+def run_direction(cell: Callable, xs: np.ndarray, h, c, w: LayerWeights, reverse: bool):
+    """Run one direction over time-major `xs`; outputs are stored at their own time index."""
+    steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
+    ys = [None] * len(xs)
+    for t in steps:
+        h, c = cell(xs[t], h, c, w)
+        ys[t] = h
+    return np.stack(ys), h, c
+
+
+def forward(
+    spec: Spec,
+    params: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+):
+    dtype = x.dtype
+    layer_input = to_time_major(x, spec.batch_first)
+    batch = layer_input.shape[1]
+    h0 = zero_state(spec, batch, spec.output_size, dtype) if h0 is None else h0.astype(dtype)
+    c0 = zero_state(spec, batch, spec.hidden_size, dtype) if c0 is None else c0.astype(dtype)
+    h_init, c_init = split_state(spec, h0), split_state(spec, c0)
+    cell = cell_for(spec)
+
+    h_n, c_n = [], []
+    for layer in range(spec.num_layers):
+        outputs, h_last, c_last = [], [], []
+        for direction in range(spec.num_directions):
+            w = layer_weights(spec, params, layer, direction, dtype)
+            c_start = c_init[layer][direction] if spec.has_cell_state else None
+            y, h, c = run_direction(
+                cell, layer_input, h_init[layer][direction], c_start, w, reverse=direction == 1
+            )
+            outputs.append(y)
+            h_last.append(h)
+            c_last.append(c)
+        layer_input = np.concatenate(outputs, axis=-1)
+        h_n.append(h_last)
+        c_n.append(c_last)
+
+    output = from_time_major(layer_input, spec.batch_first)
+    return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None
+
+
+run = forward

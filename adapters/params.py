@@ -1,0 +1,83 @@
+"""Canonical parameters: creation and validation of `{state_dict name: array}` and of inputs."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from .spec import Spec, param_shapes
+
+
+def init_params(spec: Spec, seed: int = 0) -> dict[str, np.ndarray]:
+    """Parameters drawn as PyTorch initialises them, U(-1/sqrt(H), 1/sqrt(H)), in float32.
+
+    float32 (PyTorch's default) makes every value exact in both float32 and float64 runs, so a
+    float32 case differs from the float64 reference by its arithmetic alone, not by rounded weights.
+    """
+    if not isinstance(spec, Spec):
+        raise TypeError(f"spec must be an adapters.Spec, got {type(spec).__name__}")
+    rng = np.random.default_rng(seed)
+    bound = 1.0 / np.sqrt(spec.hidden_size)
+    return {
+        name: rng.uniform(-bound, bound, size=shape).astype(np.float32)
+        for name, shape in param_shapes(spec).items()
+    }
+
+
+def validate_params(spec: Spec, params: Mapping[str, np.ndarray]) -> None:
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a mapping of name -> array, got {type(params).__name__}")
+    expected = param_shapes(spec)
+    missing = [name for name in expected if name not in params]
+    if missing:
+        raise ValueError(f"params is missing {missing} for {spec}")
+    unexpected = [name for name in params if name not in expected]
+    if unexpected:
+        raise ValueError(f"params has unexpected entries {unexpected} for {spec}")
+    for name, shape in expected.items():
+        value = params[name]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"params[{name!r}] must be a numpy array, got {type(value).__name__}")
+        if value.shape != shape:
+            raise ValueError(f"params[{name!r}] has shape {value.shape}, expected {shape}")
+        if not np.issubdtype(value.dtype, np.floating):
+            raise TypeError(f"params[{name!r}] must be floating point, got {value.dtype}")
+
+
+def validate_inputs(
+    spec: Spec, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None
+) -> None:
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"x must be a numpy array, got {type(x).__name__}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"x must be floating point, got {x.dtype}")
+    layout = "(batch, seq, input)" if spec.batch_first else "(seq, batch, input)"
+    if x.ndim != 3:
+        raise ValueError(f"x must be 3-D {layout}, got shape {x.shape}")
+    if x.shape[-1] != spec.input_size:
+        raise ValueError(
+            f"x has {x.shape[-1]} features in its last axis, expected input_size={spec.input_size}"
+        )
+    if 0 in x.shape:
+        raise ValueError(f"x has an empty axis: shape {x.shape} {layout}")
+    batch = x.shape[0] if spec.batch_first else x.shape[1]
+    rows = spec.num_layers * spec.num_directions
+    _validate_state("h0", h0, (rows, batch, spec.output_size))
+    if c0 is not None and not spec.has_cell_state:
+        raise ValueError(f"c0 is only meaningful for mode='LSTM', not {spec.mode!r}")
+    _validate_state("c0", c0, (rows, batch, spec.hidden_size))
+
+
+def _validate_state(name: str, state: np.ndarray | None, shape: tuple[int, int, int]) -> None:
+    if state is None:
+        return
+    if not isinstance(state, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array or None, got {type(state).__name__}")
+    if not np.issubdtype(state.dtype, np.floating):
+        raise TypeError(f"{name} must be floating point, got {state.dtype}")
+    if state.shape != shape:
+        raise ValueError(
+            f"{name} has shape {state.shape}, expected {shape} "
+            "(num_layers * num_directions, batch, features)"
+        )

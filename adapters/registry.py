@@ -1,0 +1,72 @@
+"""The implementations `adapters.run` knows, and how to tell whether each is installed.
+
+Adding an implementation: write `adapters/<name>_adapter.py` with
+`run(spec, params, x, h0, c0) -> (output, h_n, c_n)` that raises `Unsupported` for what it cannot
+express, then add one `Implementation` line below. The conformance grid picks it up from here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: str
+    module: str
+    requires: tuple[str, ...]  # importable top-level packages it needs
+    distributions: tuple[str, ...]  # pip names whose versions identify what was tested
+    install_extra: str
+    description: str
+
+    def is_installed(self) -> bool:
+        return all(importlib.util.find_spec(package) is not None for package in self.requires)
+
+    def missing(self) -> list[str]:
+        return [p for p in self.requires if importlib.util.find_spec(p) is None]
+
+    def versions(self) -> dict[str, str]:
+        found = {}
+        for dist in self.distributions:
+            try:
+                found[dist] = importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        return found
+
+    def load(self):
+        return importlib.import_module(self.module)
+
+
+IMPLEMENTATIONS: dict[str, Implementation] = {
+    impl.name: impl
+    for impl in (
+        Implementation(
+            "numpy",
+            "adapters.numpy_reference",
+            ("numpy",),
+            ("numpy",),
+            "",
+            "NumPy reference of PyTorch's documented equations",
+        ),
+        Implementation(
+            "torch",
+            "adapters.torch_adapter",
+            ("torch",),
+            ("torch",),
+            "torch",
+            "torch.nn.RNN/LSTM/GRU on the CPU",
+        ),
+        Implementation(
+            "keras",
+            "adapters.keras_adapter",
+            ("keras", "tensorflow"),
+            ("keras", "tensorflow", "tensorflow-cpu"),
+            "keras",
+            "Keras 3 on TensorFlow: SimpleRNN/LSTM/GRU(reset_after=True), Bidirectional",
+        ),
+    )
+}
