@@ -9,7 +9,7 @@ See CONTRACT.md (the public API) and README.md.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -44,21 +44,16 @@ if keras.backend.backend() != BACKEND:
 def keras_weights(spec: Spec, w: LayerWeights) -> list[np.ndarray]:
     """[kernel (in, G*H), recurrent_kernel (H, G*H), bias] as the Keras cell stores them."""
     if spec.mode == "GRU":
-        kernel = reorder_gates(w.w_ih, "GRU", GRU_GATE_ORDER).T
-        recurrent = reorder_gates(w.w_hh, "GRU", GRU_GATE_ORDER).T
-        # reset_after=True keeps the two biases apart: row 0 input, row 1 recurrent.
-        biases = [
-            np.stack(
-                [
-                    reorder_gates(w.b_ih, "GRU", GRU_GATE_ORDER),
-                    reorder_gates(w.b_hh, "GRU", GRU_GATE_ORDER),
-                ]
-            )
-        ]
-    else:  # SimpleRNN and LSTM (gates i, f, c, o as in PyTorch) keep one bias: b_ih + b_hh.
-        kernel, recurrent = w.w_ih.T, w.w_hh.T
-        biases = [w.folded_bias]
-    return [kernel, recurrent] + (biases if spec.bias else [])
+
+        def keras_order(a):
+            return reorder_gates(a, "GRU", GRU_GATE_ORDER)
+
+        weights = [keras_order(w.w_ih).T, keras_order(w.w_hh).T]
+        if spec.bias:  # reset_after=True keeps two biases: row 0 input, row 1 recurrent
+            weights.append(np.stack([keras_order(w.b_ih), keras_order(w.b_hh)]))
+        return weights
+    # SimpleRNN and LSTM (gates i, f, c, o as in PyTorch) keep one bias: b_ih + b_hh.
+    return [w.w_ih.T, w.w_hh.T] + ([w.folded_bias] if spec.bias else [])
 
 
 def make_layer(spec: Spec, dtype: str):
@@ -100,13 +95,16 @@ def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
     if dtype not in DTYPES:
         raise Unsupported(f"keras adapter runs {DTYPES}, not {dtype}")
 
-    layer_input = np.swapaxes(x, 0, 1) if not spec.batch_first else x  # Keras is batch-first
+    layer_input = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # Keras is batch-first
     batch = layer_input.shape[0]
     given_state = h0 is not None or c0 is not None
     if given_state:
         h0 = zero_state(spec, batch, spec.hidden_size, x.dtype) if h0 is None else h0
         c0 = zero_state(spec, batch, spec.hidden_size, x.dtype) if c0 is None else c0
-        h_init, c_init = split_state(spec, h0.astype(x.dtype)), split_state(spec, c0.astype(x.dtype))
+        h_init, c_init = (
+            split_state(spec, h0.astype(x.dtype)),
+            split_state(spec, c0.astype(x.dtype)),
+        )
 
     h_n, c_n = [], []
     for layer_index in range(spec.num_layers):

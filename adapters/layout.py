@@ -8,8 +8,8 @@ reads as a permutation of PyTorch's ("zrn" is Keras's GRU order: update, reset, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 

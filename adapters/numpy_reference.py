@@ -6,7 +6,7 @@ cell, one driver for layers and directions; the weights are in PyTorch's layout,
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 

@@ -8,7 +8,6 @@ express, then add one `Implementation` line below. The conformance grid picks it
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 
@@ -18,7 +17,6 @@ class Implementation:
     name: str
     module: str
     requires: tuple[str, ...]  # importable top-level packages it needs
-    distributions: tuple[str, ...]  # pip names whose versions identify what was tested
     install_extra: str
     description: str
 
@@ -27,15 +25,6 @@ class Implementation:
 
     def missing(self) -> list[str]:
         return [p for p in self.requires if importlib.util.find_spec(p) is None]
-
-    def versions(self) -> dict[str, str]:
-        found = {}
-        for dist in self.distributions:
-            try:
-                found[dist] = importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                pass
-        return found
 
     def load(self):
         return importlib.import_module(self.module)
@@ -48,14 +37,12 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "numpy",
             "adapters.numpy_reference",
             ("numpy",),
-            ("numpy",),
             "",
             "NumPy reference of PyTorch's documented equations",
         ),
         Implementation(
             "torch",
             "adapters.torch_adapter",
-            ("torch",),
             ("torch",),
             "torch",
             "torch.nn.RNN/LSTM/GRU on the CPU",
@@ -64,7 +51,6 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "keras",
             "adapters.keras_adapter",
             ("keras", "tensorflow"),
-            ("keras", "tensorflow", "tensorflow-cpu"),
             "keras",
             "Keras 3 on TensorFlow: SimpleRNN/LSTM/GRU(reset_after=True), Bidirectional",
         ),

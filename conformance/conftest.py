@@ -1,0 +1,28 @@
+import pytest
+
+from conformance import plugin
+
+
+def pytest_addoption(parser):
+    plugin.add_options(parser)
+
+
+def pytest_configure(config):
+    plugin.configure(config)
+
+
+def pytest_generate_tests(metafunc):
+    if "case" in metafunc.fixturenames:
+        cases = plugin.selected_cases(metafunc.config)
+        metafunc.parametrize("case", cases, ids=[case.id for case in cases])
+
+
+@pytest.fixture
+def judge(request):
+    """Attach the case's record to the report, then pass, skip, xfail or fail the test."""
+
+    def _judge(result):
+        plugin.attach_record(request.node, result)
+        plugin.conclude(result)
+
+    return _judge

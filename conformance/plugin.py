@@ -1,0 +1,167 @@
+"""pytest wiring: command-line options, the case grid, and the results file across xdist workers.
+
+Workers attach each case's record to its report (user_properties); the controller (or the single
+process without xdist) receives every report and alone writes the results file. A report that
+arrives without a record (a worker crash, a timeout, a harness error) still becomes a record, so
+every case that was scheduled is accounted for.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+
+import pytest
+
+import adapters
+
+from .cases import DTYPES, MODE_LABELS, Case, all_cases, case_from_id
+from .check import CaseResult, rerun_command
+from .results import ResultsFile
+
+RECORD_KEY = "conformance_record"
+NODE_PATTERN = re.compile(r"::test_forward\[(?P<case_id>[^\]]+)\]$")
+
+
+def _csv_option(config, name: str, allowed, default) -> tuple[str, ...]:
+    raw = config.getoption(name)
+    if not raw:
+        return tuple(default)
+    values = tuple(v.strip() for v in raw.split(",") if v.strip())
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise pytest.UsageError(f"--{name}: unknown {unknown}; choose from {', '.join(allowed)}")
+    return values
+
+
+def add_options(parser) -> None:
+    group = parser.getgroup("conformance", "recurrent-layer conformance")
+    group.addoption(
+        "--results-json", metavar="PATH", help="write every checked case to this JSON file"
+    )
+    group.addoption(
+        "--impl",
+        metavar="NAMES",
+        help="comma-separated implementations (default: all registered: "
+        f"{','.join(adapters.IMPLEMENTATIONS)})",
+    )
+    group.addoption(
+        "--dtype", metavar="NAMES", help=f"comma-separated dtypes (default: {','.join(DTYPES)})"
+    )
+    group.addoption(
+        "--mode", metavar="NAMES", help=f"comma-separated modes (default: {','.join(MODE_LABELS)})"
+    )
+
+
+def selected_cases(config) -> list[Case]:
+    return all_cases(
+        implementations=list(
+            _csv_option(config, "impl", adapters.IMPLEMENTATIONS, adapters.IMPLEMENTATIONS)
+        ),
+        dtypes=_csv_option(config, "dtype", DTYPES, DTYPES),
+        mode_labels=_csv_option(config, "mode", MODE_LABELS, MODE_LABELS),
+    )
+
+
+def attach_record(node, result: CaseResult) -> None:
+    node.user_properties.append((RECORD_KEY, json.dumps(result.record(node.nodeid))))
+
+
+def conclude(result: CaseResult) -> None:
+    """Turn a judged case into pytest's vocabulary; never call `unsupported` a pass."""
+    if result.outcome == "passed":
+        return
+    if result.outcome == "skipped":
+        pytest.skip(result.reason)
+    if result.outcome == "unsupported":
+        pytest.skip(f"unsupported: {result.reason}")
+    if result.outcome == "known-divergence":
+        pytest.xfail(f"known divergence: {result.reason}")
+    pytest.fail(result.report(), pytrace=False)
+
+
+def _record_without_result(report) -> dict | None:
+    """A record for a case whose test body could not attach one."""
+    match = NODE_PATTERN.search(report.nodeid)
+    if not match:
+        return None
+    if report.when == "???":  # pytest-xdist's report for the item a dead worker was running
+        outcome = "crashed"
+    elif report.when == "setup" and report.skipped:
+        outcome = "skipped"
+    elif report.failed and "Timeout" in report.longreprtext:
+        outcome = "timeout"
+    elif report.failed and report.when in ("setup", "call"):
+        outcome = "error"
+    else:
+        return None
+    try:
+        case = case_from_id(match["case_id"])
+    except ValueError:
+        return None
+    last_line = (report.longreprtext.strip().splitlines() or [outcome])[-1]
+    result = CaseResult(case, outcome, last_line)
+    result.duration_s = getattr(report, "duration", 0.0)
+    return result.record(report.nodeid)
+
+
+class ResultsPlugin:
+    def __init__(self, path: str):
+        self.results = ResultsFile(path)
+        self.recorded: set[str] = set()
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.nodeid in self.recorded:
+            return
+        props = dict(report.user_properties)
+        if report.when == "call" and RECORD_KEY in props:
+            record = json.loads(props[RECORD_KEY])
+        else:
+            record = _record_without_result(report)
+        if record is not None:
+            self.recorded.add(report.nodeid)
+            self.results.add(record)
+
+    @pytest.hookimpl
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        self.results.close(exitstatus, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+
+    @pytest.hookimpl
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        counts: dict[str, dict[str, int]] = {}
+        for record in self.results.records:
+            per_impl = counts.setdefault(record["implementation"], {})
+            per_impl[record["outcome"]] = per_impl.get(record["outcome"], 0) + 1
+        terminalreporter.section("conformance results")
+        for impl, outcomes in counts.items():
+            summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+            terminalreporter.write_line(f"{impl:>12}: {summary}")
+        terminalreporter.write_line(
+            f"{len(self.results.records)} records written to {self.results.path}"
+        )
+
+
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def configure(config) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller owns the file
+        return
+    path = config.getoption("results_json")
+    if path:
+        config.pluginmanager.register(ResultsPlugin(path), "conformance-results")
+        # `kill` and CI timeouts send SIGTERM: end like Ctrl-C so the file is finalised.
+        signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+
+
+__all__ = [
+    "add_options",
+    "attach_record",
+    "conclude",
+    "configure",
+    "rerun_command",
+    "selected_cases",
+]

@@ -1,0 +1,121 @@
+"""The results file (CONTRACT.md section 2): one JSON document, rewritten atomically as it grows.
+
+The file on disk is always complete, valid JSON: it is replaced (write to a temporary file, then
+rename) at most every FLUSH_INTERVAL_S while the run goes on and once more at the end, so an
+interrupted run, a dead worker or even a killed controller leaves what had finished.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA = "rnn-conformance/1"
+FLUSH_INTERVAL_S = 2.0
+# package name in the file -> distributions that provide it (first one installed wins)
+PACKAGES = {
+    "numpy": ("numpy",),
+    "torch": ("torch",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "keras": ("keras",),
+    "jax": ("jax",),
+    "jaxlib": ("jaxlib",),
+    "flax": ("flax",),
+    "onnx": ("onnx",),
+    "onnxruntime": ("onnxruntime",),
+    "pytest": ("pytest",),
+}
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name, distributions in PACKAGES.items():
+        for dist in distributions:
+            try:
+                versions[name] = importlib.metadata.version(dist)
+                break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return versions
+
+
+def environment(device: str = "cpu") -> dict:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "device": device,
+        "packages": package_versions(),
+    }
+
+
+def write_json_atomic(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, indent=1, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ResultsFile:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.records: list[dict] = []
+        self.run = {
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "argv": sys.argv[1:],
+            "complete": False,
+        }
+        self.environment = environment()
+        self._last_flush = 0.0
+        self.flush()  # an empty but valid file from the start: the path is writable
+
+    def add(self, record: dict) -> None:
+        self.records.append(record)
+        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
+            self.flush()
+
+    def document(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "environment": self.environment,
+            "run": self.run,
+            "records": self.records,
+        }
+
+    def flush(self) -> None:
+        write_json_atomic(self.path, self.document())
+        self._last_flush = time.monotonic()
+
+    def close(self, exitstatus: int, interrupted: bool) -> None:
+        self.run.update(
+            finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            exitstatus=int(exitstatus),
+            complete=not interrupted,
+        )
+        self.flush()
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Read a results file, checking the parts of the contract a consumer relies on."""
+    with open(path) as f:
+        document = json.load(f)
+    if document.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: schema is {document.get('schema')!r}, expected {SCHEMA!r}")
+    for key in ("environment", "records"):
+        if key not in document:
+            raise ValueError(f"{path}: missing {key!r}")
+    return document
