@@ -1,0 +1,121 @@
+"""The public API's promises (CONTRACT.md section 1), for every implementation installed here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import adapters
+from adapters import Spec
+
+IMPLEMENTATIONS = list(adapters.IMPLEMENTATIONS)
+
+
+def require(name: str) -> None:
+    if not adapters.IMPLEMENTATIONS[name].is_installed():
+        pytest.skip(f"{name} is not installed here")
+
+
+def lstm_inputs(spec: Spec, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    rows = spec.num_layers * spec.num_directions
+    x = rng.normal(size=(4, 3, spec.input_size))
+    return (
+        x,
+        rng.normal(size=(rows, 3, spec.output_size)),
+        rng.normal(size=(rows, 3, spec.hidden_size)),
+    )
+
+
+@pytest.mark.parametrize("name", IMPLEMENTATIONS)
+def test_a_missing_state_means_zeros(name):
+    require(name)
+    spec = Spec(mode="LSTM", input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    params = adapters.init_params(spec, seed=1)
+    x, h0, c0 = lstm_inputs(spec)
+    expected = adapters.run("numpy", spec, params, x, h0, np.zeros_like(c0))
+    got = adapters.run(name, spec, params, x, h0, None)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+    expected = adapters.run("numpy", spec, params, x, np.zeros_like(h0), c0)
+    got = adapters.run(name, spec, params, x, None, c0)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", IMPLEMENTATIONS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_returns_numpy_in_the_dtype_and_layouts_of_the_contract(name, dtype):
+    require(name)
+    spec = Spec(mode="GRU", input_size=3, hidden_size=4, num_layers=2, batch_first=True)
+    params = adapters.init_params(spec)
+    x = np.ones((2, 5, 3), dtype=dtype)  # batch 2, seq 5
+    output, h_n, c_n = adapters.run(name, spec, params, x)
+    assert isinstance(output, np.ndarray) and isinstance(h_n, np.ndarray)
+    assert output.dtype == h_n.dtype == np.dtype(dtype)
+    assert output.shape == (2, 5, 4)  # batch_first applies to output...
+    assert h_n.shape == (2, 2, 4)  # ...never to h_n: (layers * directions, batch, hidden)
+    assert c_n is None
+
+
+def test_keras_cannot_express_proj_size():
+    require("keras")
+    spec = Spec(mode="LSTM", input_size=3, hidden_size=4, proj_size=2)
+    x, _, _ = lstm_inputs(spec)
+    with pytest.raises(adapters.Unsupported, match="proj_size"):
+        adapters.run("keras", spec, adapters.init_params(spec), x)
+
+
+@pytest.mark.parametrize("name", ["torch", "keras"])
+def test_float16_is_reported_unsupported_not_silently_upcast(name):
+    require(name)
+    spec = Spec(mode="RNN", input_size=3, hidden_size=4)
+    x = np.ones((2, 2, 3), dtype=np.float16)
+    with pytest.raises(adapters.Unsupported, match="float16"):
+        adapters.run(name, spec, adapters.init_params(spec), x)
+
+
+def test_not_installed_is_its_own_error(monkeypatch):
+    monkeypatch.setattr(adapters.Implementation, "is_installed", lambda self: False)
+    monkeypatch.setattr(adapters.Implementation, "missing", lambda self: ["torch"])
+    spec = Spec(mode="RNN", input_size=3, hidden_size=4)
+    with pytest.raises(adapters.NotInstalled, match=r"torch.*pip install '\.\[torch\]'"):
+        adapters.run("torch", spec, adapters.init_params(spec), np.ones((2, 2, 3)))
+
+
+def run_python(code: str, **env) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_available_imports_no_framework():
+    out = run_python(
+        "import sys, adapters; names = adapters.available(); "
+        "print('numpy' in names, [m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules])"
+    )
+    assert out == "True []"
+
+
+@pytest.mark.slow
+def test_keras_runs_on_tensorflow_even_if_another_backend_is_set():
+    require("keras")
+    out = run_python(
+        "import numpy as np, adapters\n"
+        "spec = adapters.Spec(mode='RNN', input_size=2, hidden_size=3)\n"
+        "adapters.run('keras', spec, adapters.init_params(spec), np.ones((2, 1, 2)))\n"
+        "import keras; print(keras.backend.backend())",
+        KERAS_BACKEND="jax",
+    )
+    assert out.splitlines()[-1] == "tensorflow"
