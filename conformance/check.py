@@ -13,7 +13,7 @@ import numpy as np
 
 import adapters
 from adapters import numpy_reference
-from adapters.layout import to_time_major, zero_state
+from adapters.layout import zero_state
 
 from .cases import Case, make_data
 from .compare import TensorComparison, compare_forward
@@ -125,8 +125,6 @@ def run_case(case: Case, runner: Runner = adapters.run) -> CaseResult:
         )
     duration = time.perf_counter() - start
 
-    if isinstance(output, np.ndarray) and output.ndim == 3:
-        output = to_time_major(output, case.batch_first)
     comparisons = compare_forward(
         case.spec, (output, h_n, c_n), reference(case.layer_config), tolerance_for(case.dtype)
     )

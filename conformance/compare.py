@@ -1,7 +1,8 @@
 """Compare an implementation's (output, h_n, c_n) with the reference, and say where they differ.
 
-Both sides are brought to time-major layout first, so an index reads the same way for every case:
-output[t, n, direction * F + unit] and state[layer * D + direction, n, unit].
+Shapes are checked in the layout the case asks for; values are then compared time-major, so an
+index reads the same way for every case: output[t, n, direction * F + unit] and
+state[layer * D + direction, n, unit].
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adapters.layout import layer_direction_of
+from adapters.layout import layer_direction_of, to_time_major
 from adapters.spec import Spec
 
 from .tolerances import Tolerance
@@ -99,11 +100,16 @@ def locate(spec: Spec, name: str, index: tuple[int, ...]) -> dict:
 def compare_tensor(
     spec: Spec, name: str, got: np.ndarray | None, expected: np.ndarray, tolerance: Tolerance
 ) -> TensorComparison:
-    result = TensorComparison(
-        name, tuple(expected.shape), None if got is None else tuple(got.shape)
-    )
+    """`expected` is time-major; `got` is in the layout the implementation returns (batch_first)."""
+    time_major_output = name == "output" and spec.batch_first
+    expected_shape = tuple(expected.shape)
+    if time_major_output:  # shapes are reported in the layout the user asked for
+        expected_shape = (expected_shape[1], expected_shape[0], *expected_shape[2:])
+    result = TensorComparison(name, expected_shape, None if got is None else tuple(got.shape))
     if not result.shape_ok:
         return result
+    if time_major_output:
+        got = to_time_major(got, batch_first=True)
     got64 = got.astype(np.float64)
     error = np.abs(got64 - expected)
     error[np.isnan(got64)] = np.inf  # a NaN is never close
@@ -123,7 +129,7 @@ def compare_tensor(
 def compare_forward(
     spec: Spec, got: tuple, expected: tuple, tolerance: Tolerance
 ) -> list[TensorComparison]:
-    """`got` and `expected` are (output, h_n, c_n), output time-major; c_n only for LSTM."""
+    """(output, h_n, c_n) of the implementation and of the time-major reference; c_n for LSTM."""
     names = ("output", "h_n", "c_n") if spec.has_cell_state else ("output", "h_n")
     comparisons = [
         compare_tensor(spec, name, g, e, tolerance) for name, g, e in zip(names, got, expected)

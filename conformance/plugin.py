@@ -148,6 +148,7 @@ def _interrupt_on_sigterm(signum, frame):
 
 
 def configure(config) -> None:
+    selected_cases(config)  # bad option values are usage errors, before collection
     if hasattr(config, "workerinput"):  # an xdist worker: the controller owns the file
         return
     path = config.getoption("results_json")

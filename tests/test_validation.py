@@ -1,4 +1,4 @@
-"""Bad specs and arrays raise ValueError/TypeError naming the argument, before any framework runs."""
+"""Bad specs and arrays raise ValueError or TypeError naming the argument, before any framework."""
 
 from __future__ import annotations
 

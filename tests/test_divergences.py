@@ -1,0 +1,59 @@
+"""A declared divergence is reported as such while it lasts, and fails once it is gone."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import divergences, plugin
+from conformance.cases import Case
+from conformance.check import run_case
+from tests.test_harness_catches import numpy_with, swap_lstm_input_and_forget
+
+CASE = Case("LSTM", 1, False, False, 0, True, "given", "numpy", "float32")
+
+
+def declare(monkeypatch, versions=">=1", applies_to=lambda case: case.mode == "LSTM"):
+    planted = divergences.KnownDivergence(
+        implementation="numpy",
+        package="numpy",
+        versions=versions,
+        applies_to=applies_to,
+        reason="planted: input and forget gates swapped",
+        link="https://example.invalid/issue/1",
+    )
+    monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [planted])
+    return planted
+
+
+def test_a_divergence_that_reproduces_is_known_divergence_with_reason_and_link(monkeypatch):
+    declare(monkeypatch)
+    result = run_case(CASE, numpy_with(swap_lstm_input_and_forget))
+    assert result.outcome == "known-divergence"
+    record = result.record("t")
+    assert record["divergence"]["link"] == "https://example.invalid/issue/1"
+    assert "planted" in record["reason"]
+    assert record["metrics"]["output"]["max_abs_err"] > 1e-3  # still measured, still strict
+    with pytest.raises(pytest.xfail.Exception, match="known divergence: planted"):
+        plugin.conclude(result)
+
+
+def test_a_divergence_that_no_longer_reproduces_fails(monkeypatch):
+    declare(monkeypatch)
+    result = run_case(CASE)
+    assert result.outcome == "failed"
+    assert "no longer reproduces" in result.reason
+
+
+def test_a_divergence_outside_its_version_range_does_not_apply(monkeypatch):
+    declare(monkeypatch, versions="<0.1")
+    assert run_case(CASE, numpy_with(swap_lstm_input_and_forget)).outcome == "failed"
+
+
+def test_a_divergence_covers_only_its_cases(monkeypatch):
+    declare(monkeypatch, applies_to=lambda case: case.mode == "GRU")
+    assert run_case(CASE, numpy_with(swap_lstm_input_and_forget)).outcome == "failed"
+
+
+def test_the_shipped_declarations_are_complete():
+    for divergence in divergences.KNOWN_DIVERGENCES:
+        assert divergence.reason and divergence.link.startswith("https://")

@@ -1,0 +1,200 @@
+"""The forward check catches planted mistakes, says where, and passes an honest implementation.
+
+Each planted bug is a mistake seen in real ports (gate order, bias folding, reverse-direction
+state, layer order, a transposed axis); a harness that lets one through would be useless.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import adapters
+from adapters.layout import reorder_gates
+from conformance import plugin
+from conformance.cases import Case, all_cases
+from conformance.check import run_case
+
+
+def case(mode_label="LSTM", layers=2, bi=True, batch_first=False, proj=0, dtype="float64"):
+    return Case(mode_label, layers, bi, batch_first, proj, True, "given", "numpy", dtype)
+
+
+def numpy_with(params_change=None, result_change=None):
+    """A runner that is the NumPy reference with one planted mistake."""
+
+    def runner(name, spec, params, x, h0=None, c0=None):
+        if params_change is not None:
+            params = params_change(spec, dict(params))
+        result = list(adapters.run("numpy", spec, params, x, h0, c0))
+        if result_change is not None:
+            result = result_change(spec, result)
+        return tuple(result)
+
+    return runner
+
+
+def swap_lstm_input_and_forget(spec, params):
+    for name in params:
+        if name.startswith(("weight_ih", "weight_hh", "bias")):
+            params[name] = reorder_gates(params[name], "LSTM", "figo")
+    return params
+
+
+def gru_without_rz_swap(spec, params):  # the classic keras#8720 port mistake, in reverse
+    for name in params:
+        params[name] = reorder_gates(params[name], "GRU", "zrn")
+    return params
+
+
+def bias_hh_dropped(spec, params):
+    return {k: np.zeros_like(v) if k.startswith("bias_hh") else v for k, v in params.items()}
+
+
+def reverse_h_n_from_last_step(spec, result):
+    output, h_n, c_n = result
+    time_major = output if not spec.batch_first else np.swapaxes(output, 0, 1)
+    h_n = h_n.copy()
+    h_n[-1] = time_major[-1, :, spec.output_size :]  # should be output[0, :, H:]
+    return [output, h_n, c_n]
+
+
+def direction_major_h_n(spec, result):
+    output, h_n, c_n = result
+    layers, directions = spec.num_layers, spec.num_directions
+    reordered = h_n.reshape(layers, directions, *h_n.shape[1:]).swapaxes(0, 1).reshape(h_n.shape)
+    return [output, reordered, c_n]
+
+
+def output_seq_first_although_batch_first(spec, result):
+    output, h_n, c_n = result
+    return [np.swapaxes(output, 0, 1), h_n, c_n]
+
+
+@pytest.mark.parametrize(
+    "the_case, runner, bad_tensor",
+    [
+        (case(), numpy_with(swap_lstm_input_and_forget), "output"),
+        (case(dtype="float32"), numpy_with(swap_lstm_input_and_forget), "c_n"),
+        (case("GRU"), numpy_with(gru_without_rz_swap), "output"),
+        (case("GRU", dtype="float32"), numpy_with(bias_hh_dropped), "h_n"),
+        (case("RNN_TANH"), numpy_with(result_change=reverse_h_n_from_last_step), "h_n"),
+        (case("LSTM", proj=8), numpy_with(result_change=reverse_h_n_from_last_step), "h_n"),
+        (case("GRU", layers=3), numpy_with(result_change=direction_major_h_n), "h_n"),
+        (
+            case("RNN_RELU", batch_first=True),
+            numpy_with(result_change=output_seq_first_although_batch_first),
+            "output",
+        ),
+    ],
+    ids=[
+        "lstm-gate-order",
+        "lstm-gate-order-f32",
+        "gru-rz",
+        "gru-bias",
+        "reverse-h_n",
+        "reverse-h_n-proj",
+        "h_n-layer-order",
+        "batch_first-ignored",
+    ],
+)
+def test_planted_mistake_fails_and_names_the_tensor(the_case, runner, bad_tensor):
+    result = run_case(the_case, runner)
+    assert result.outcome == "failed", result.report()
+    assert bad_tensor in result.reason
+    report = result.report()
+    assert f"{bad_tensor}:" in report
+    assert "python -m conformance.repro " + the_case.id in report
+    assert "pytest 'conformance/test_forward.py::test_forward[" + the_case.id + "]'" in report
+
+
+def test_a_change_of_one_part_in_a_billion_fails_in_float64_and_is_located():
+    the_case = case("LSTM", layers=2, bi=True, batch_first=True)
+
+    def nudge_one_element(spec, result):
+        output, h_n, c_n = (r.copy() for r in result)
+        output[4, 2, spec.hidden_size + 3] *= 1 + 1e-9  # batch-first: batch row 4, time step 2
+        return [output, h_n, c_n]
+
+    result = run_case(the_case, numpy_with(result_change=nudge_one_element))
+    assert result.outcome == "failed"
+    (output,) = [c for c in result.comparisons if c.name == "output"]
+    assert output.mismatched == 1
+    assert output.worst["time step"] == 2
+    assert output.worst["batch row"] == 4
+    assert output.worst["direction"] == "backward"
+    assert output.worst["unit"] == 3
+    assert output.worst["layer"] == 1
+    assert "time step 2, batch row 4, layer 1, direction backward, unit 3" in result.report()
+
+
+def test_a_state_error_is_located_by_layer_and_direction():
+    the_case = case("GRU", layers=3, bi=True)
+
+    def nudge_state(spec, result):
+        output, h_n, c_n = (r if r is None else r.copy() for r in result)
+        h_n[3, 1, 0] += 1e-3  # row 3 = layer 1, backward
+        return [output, h_n, c_n]
+
+    result = run_case(the_case, numpy_with(result_change=nudge_state))
+    (h_n,) = [c for c in result.comparisons if c.name == "h_n"]
+    assert (h_n.worst["layer"], h_n.worst["direction"], h_n.worst["batch row"]) == (
+        1,
+        "backward",
+        1,
+    )
+
+
+def test_nan_never_passes():
+    def poison(spec, result):
+        output, h_n, c_n = (r.copy() for r in result)
+        output[0, 0, 0] = np.nan
+        return [output, h_n, c_n]
+
+    assert run_case(case(), numpy_with(result_change=poison)).outcome == "failed"
+
+
+def test_c_n_returned_for_a_gru_fails():
+    def invent_c_n(spec, result):
+        return [result[0], result[1], np.zeros_like(result[1])]
+
+    result = run_case(case("GRU"), numpy_with(result_change=invent_c_n))
+    assert result.outcome == "failed" and "c_n" in result.reason
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_honest_reference_passes_every_grid_point(dtype):
+    for the_case in all_cases(["numpy"], dtypes=(dtype,)):
+        result = run_case(the_case)
+        assert result.outcome == "passed", result.report()
+
+
+def test_unsupported_is_recorded_as_unsupported_and_never_passes():
+    def cannot(name, spec, params, x, h0=None, c0=None):
+        raise adapters.Unsupported("this framework has no such layer")
+
+    result = run_case(case(), cannot)
+    assert result.outcome == "unsupported" and result.record("t")["outcome"] == "unsupported"
+    with pytest.raises(pytest.skip.Exception, match="unsupported: this framework has no such"):
+        plugin.conclude(result)
+
+
+def test_an_exception_in_the_implementation_is_an_error_with_its_traceback():
+    def broken(name, spec, params, x, h0=None, c0=None):
+        raise RuntimeError("cuDNN said no")
+
+    result = run_case(case(), broken)
+    assert result.outcome == "error"
+    assert result.reason == "RuntimeError: cuDNN said no"
+    assert "Traceback" in result.report()
+    with pytest.raises(pytest.fail.Exception):
+        plugin.conclude(result)
+
+
+def test_a_missing_framework_is_skipped_with_the_reason(monkeypatch):
+    monkeypatch.setattr(adapters.Implementation, "is_installed", lambda self: False)
+    monkeypatch.setattr(adapters.Implementation, "missing", lambda self: ["torch"])
+    the_case = Case("GRU", 1, False, False, 0, True, "given", "torch", "float32")
+    result = run_case(the_case)
+    assert result.outcome == "skipped"
+    assert "torch not installed" in result.reason and ".[torch]" in result.reason

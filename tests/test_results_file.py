@@ -1,0 +1,114 @@
+"""`pytest conformance --results-json` as users run it: in a subprocess, with xdist workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.cases import all_cases
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT_CONFIG_KEYS = {
+    "mode", "nonlinearity", "num_layers", "bidirectional", "batch_first", "proj_size", "bias",
+    "initial_state", "dtype", "seq_len", "batch", "input_size", "hidden_size",
+}  # fmt: skip
+OUTCOMES = {
+    "passed", "failed", "unsupported", "known-divergence", "error", "crashed", "timeout", "skipped",
+}  # fmt: skip
+
+pytestmark = pytest.mark.slow
+
+
+def run_suite(tmp_path, *args, **env):
+    results = tmp_path / "results.json"
+    command = [sys.executable, "-m", "pytest", "conformance", "-p", "no:cacheprovider", "-q"]
+    command += ["--results-json", str(results), *args]
+    completed = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=600,
+    )
+    document = json.loads(results.read_text()) if results.exists() else None
+    return completed, document
+
+
+def test_xdist_run_writes_one_file_with_every_case(tmp_path):
+    completed, document = run_suite(tmp_path, "-n", "2", "--impl", "numpy", "--mode", "GRU,LSTM")
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    expected = {c.id for c in all_cases(["numpy"], mode_labels=("GRU", "LSTM"))}
+    records = document["records"]
+    assert len(records) == len(expected)
+    assert {r["case_id"] for r in records} == expected
+    assert document["schema"] == "rnn-conformance/1"
+    assert document["run"]["complete"] is True
+    environment = document["environment"]
+    assert {"python", "platform", "device", "packages"} <= environment.keys()
+    assert "numpy" in environment["packages"]
+    for record in records:
+        assert set(record["config"]) >= CONTRACT_CONFIG_KEYS
+        assert record["check"] == "forward" and record["implementation"] == "numpy"
+        assert record["outcome"] == "passed" and record["outcome"] in OUTCOMES
+        assert record["test"].startswith("conformance/test_forward.py::test_forward[")
+        tensors = (
+            {"output", "h_n", "c_n"} if record["config"]["mode"] == "LSTM" else {"output", "h_n"}
+        )
+        assert set(record["metrics"]) == tensors
+        for metrics in record["metrics"].values():
+            assert metrics["shape_ok"] is True
+            assert 0 <= metrics["max_abs_err"] <= 1e-5 and metrics["max_rel_err"] >= 0
+        assert record["duration_s"] >= 0
+    assert "conformance results" in completed.stdout
+
+
+def test_a_real_failure_fails_the_run_and_is_recorded_with_where_and_how(tmp_path):
+    completed, document = run_suite(
+        tmp_path, "--impl", "numpy", "--mode", "GRU", "--dtype", "float64",
+        "-p", "tests.meta_plugins.plant_gru_bug",
+    )  # fmt: skip
+    assert completed.returncode == 1
+    failed = [r for r in document["records"] if r["outcome"] == "failed"]
+    passed = [r for r in document["records"] if r["outcome"] == "passed"]
+    assert len(failed) == 24 and len(passed) == 24  # bias cases fail, nobias cases pass
+    assert all(r["config"]["bias"] for r in failed) and not any(r["config"]["bias"] for r in passed)
+    assert "worst at time step" in completed.stdout
+    assert "python -m conformance.repro GRU-L" in completed.stdout
+
+
+def test_a_dead_worker_is_recorded_as_crashed_and_the_rest_is_kept(tmp_path):
+    victim = "GRU-L2-bi-seq_first-bias-h0-numpy-float64"
+    completed, document = run_suite(
+        tmp_path, "-n", "2", "--impl", "numpy", "--mode", "GRU",
+        "-p", "tests.meta_plugins.crash_case", CRASH_CASE=victim,
+    )  # fmt: skip
+    assert completed.returncode != 0
+    by_id = {r["case_id"]: r for r in document["records"]}
+    assert by_id[victim]["outcome"] == "crashed"
+    assert "crashed" in by_id[victim]["reason"]
+    others = [r for i, r in by_id.items() if i != victim]
+    assert len(others) == len(all_cases(["numpy"], mode_labels=("GRU",))) - 1
+    assert all(r["outcome"] == "passed" for r in others)
+
+
+def test_sigterm_keeps_what_finished(tmp_path):
+    completed, document = run_suite(
+        tmp_path, "--impl", "numpy", "--mode", "LSTM",
+        "-p", "tests.meta_plugins.sigterm_after", SIGTERM_AFTER="25",
+    )  # fmt: skip
+    assert completed.returncode == 2  # pytest's "interrupted"
+    assert document["run"]["complete"] is False
+    assert 24 <= len(document["records"]) <= 25
+    assert all(r["outcome"] == "passed" for r in document["records"])
+
+
+def test_unknown_option_values_are_usage_errors(tmp_path):
+    completed, _ = run_suite(tmp_path, "--impl", "tensorflow")
+    assert completed.returncode == 4
+    assert "--impl: unknown ['tensorflow']" in completed.stderr
