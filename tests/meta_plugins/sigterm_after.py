@@ -1,4 +1,4 @@
-"""pytest -p tests.meta_plugins.sigterm_after: SIGTERM to this process after $SIGTERM_AFTER tests."""
+"""pytest -p tests.meta_plugins.sigterm_after: SIGTERM to itself after $SIGTERM_AFTER tests."""
 
 import os
 import signal

@@ -1,0 +1,51 @@
+"""A text summary of results files: outcomes and worst errors per implementation and dtype."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+OUTCOME_ORDER = (
+    "passed", "failed", "unsupported", "known-divergence", "error", "crashed", "timeout", "skipped",
+)  # fmt: skip
+
+
+def worst(records: list[dict], metric: str) -> float | None:
+    values = [
+        tensor[metric]
+        for record in records
+        for tensor in record.get("metrics", {}).values()
+        if tensor.get(metric) is not None
+    ]
+    return max(values) if values else None
+
+
+def summarize(documents: list[dict]) -> str:
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for document in documents:
+        for record in document["records"]:
+            groups[(record["implementation"], record["config"]["dtype"])].append(record)
+
+    header = f"{'implementation':<14} {'dtype':<8} " + " ".join(f"{o:>9.9}" for o in OUTCOME_ORDER)
+    header += f" {'max abs err':>12} {'max rel err':>12} {'x tolerance':>12}"
+    lines = [header, "-" * len(header)]
+    for (impl, dtype), records in sorted(groups.items()):
+        counts = defaultdict(int)
+        for record in records:
+            counts[record["outcome"]] += 1
+        cells = " ".join(f"{counts[o] or '':>9}" for o in OUTCOME_ORDER)
+        numbers = [worst(records, m) for m in ("max_abs_err", "max_rel_err", "tolerance_ratio")]
+        shown = " ".join(f"{'-' if n is None else f'{n:.3g}':>12}" for n in numbers)
+        lines.append(f"{impl:<14} {dtype:<8} {cells} {shown}")
+
+    problems = [
+        r
+        for document in documents
+        for r in document["records"]
+        if r["outcome"] in ("failed", "error", "crashed", "timeout")
+    ]
+    if problems:
+        lines += ["", f"{len(problems)} cases need attention:"]
+        lines += [
+            f"  {r['outcome']:<8} {r['test']}\n           {r['reason'][:200]}" for r in problems
+        ]
+    return "\n".join(lines)
