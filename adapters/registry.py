@@ -54,5 +54,12 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "keras",
             "Keras 3 on TensorFlow: SimpleRNN/LSTM/GRU(reset_after=True), Bidirectional",
         ),
+        Implementation(
+            "jax",
+            "adapters.jax_adapter",
+            ("jax",),
+            "jax",
+            "jax.experimental.rnn.lstm_ref (pure JAX, CPU): LSTM, float32",
+        ),
     )
 }
