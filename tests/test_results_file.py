@@ -112,3 +112,13 @@ def test_unknown_option_values_are_usage_errors(tmp_path):
     completed, _ = run_suite(tmp_path, "--impl", "tensorflow")
     assert completed.returncode == 4
     assert "--impl: unknown ['tensorflow']" in completed.stderr
+
+
+def test_the_results_file_is_readable_by_others_like_any_output(tmp_path):
+    from conformance.results import write_json_atomic
+
+    path = tmp_path / "r.json"
+    write_json_atomic(path, {"schema": "x"})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
