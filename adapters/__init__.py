@@ -63,5 +63,5 @@ def run(
     if not impl.is_installed():
         extra = f" (pip install '.[{impl.install_extra}]')" if impl.install_extra else ""
         raise NotInstalled(f"{name}: {', '.join(impl.missing())} not installed{extra}")
-    output, h_n, c_n = impl.load().run(spec, params, x, h0, c0)
+    output, h_n, c_n = impl.load()(spec, params, x, h0, c0)
     return output, h_n, c_n

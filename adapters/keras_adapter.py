@@ -1,14 +1,17 @@
-"""`keras`: Keras 3 on TensorFlow, SimpleRNN / LSTM / GRU(reset_after=True) stacked per layer.
+"""Keras 3 layers, in this process, on one backend: SimpleRNN / LSTM / GRU(reset_after=True).
 
 Keras has no num_layers, batch_first or proj_size: layers are stacked with return_sequences,
 two directions use Bidirectional(merge_mode="concat"), time-major inputs are transposed, and
-proj_size > 0 is Unsupported (no Keras recurrent layer projects its hidden state).
+proj_size > 0 is Unsupported (no Keras recurrent layer projects its hidden state). The backend is
+fixed per process by KERAS_BACKEND; `keras_backends.py` decides where each backend runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,20 +28,23 @@ from .layout import (
 )
 from .spec import Spec
 
-BACKEND = "tensorflow"
 GRU_GATE_ORDER = "zrn"  # Keras: update, reset, candidate
 DTYPES = ("float32", "float64")
 
-if "keras" not in sys.modules:
-    os.environ["KERAS_BACKEND"] = BACKEND
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import keras  # noqa: E402
 
-if keras.backend.backend() != BACKEND:
-    raise ImportError(
-        f"the 'keras' implementation is Keras on {BACKEND}, but keras was already imported with "
-        f"the {keras.backend.backend()!r} backend in this process (KERAS_BACKEND)"
-    )
+def import_keras(backend: str):
+    """Keras on `backend`; refuses, never falls back, if this process already chose another."""
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    if keras.backend.backend() != backend:
+        raise ImportError(
+            f"Keras on {backend} was asked for, but keras was already imported with the "
+            f"{keras.backend.backend()!r} backend in this process (KERAS_BACKEND)"
+        )
+    return keras
 
 
 def keras_weights(spec: Spec, w: LayerWeights) -> list[np.ndarray]:
@@ -56,7 +62,7 @@ def keras_weights(spec: Spec, w: LayerWeights) -> list[np.ndarray]:
     return [w.w_ih.T, w.w_hh.T] + ([w.folded_bias] if spec.bias else [])
 
 
-def make_layer(spec: Spec, dtype: str):
+def make_layer(keras, spec: Spec, dtype: str):
     common = dict(
         units=spec.hidden_size,
         use_bias=spec.bias,
@@ -85,7 +91,16 @@ def direction_cells(layer, spec: Spec):
     return [layer.cell]
 
 
-def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+def precision_scope(backend: str, dtype: str):
+    """Keras on JAX computes float64 only in JAX's x64 mode: on for this call, not globally."""
+    if backend == "jax" and dtype == "float64":
+        import jax
+
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
+def run(backend: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
     if spec.proj_size:
         raise Unsupported(
             "Keras recurrent layers have no output projection: proj_size > 0 (LSTM with "
@@ -94,6 +109,42 @@ def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
     dtype = str(x.dtype)
     if dtype not in DTYPES:
         raise Unsupported(f"keras adapter runs {DTYPES}, not {dtype}")
+    keras = import_keras(backend)
+    with precision_scope(backend, dtype):
+        return _run_layers(keras, spec, params, x, h0, c0)
+
+
+@lru_cache(maxsize=256)
+def built_layer(backend: str, layer_spec: Spec, dtype: str, input_shape: tuple):
+    """A built Keras layer for one stacked layer, and how to call it; cached by structure.
+
+    On JAX the call is jitted through `stateless_call`, as Keras itself runs JAX models
+    (model.predict, fit): eager JAX would recompile the time loop on every call. TensorFlow and
+    PyTorch run eagerly (measured: tf.function's tracing cost more than it saved here).
+    """
+    keras = import_keras(backend)
+    layer = make_layer(keras, layer_spec, dtype)
+    layer.build(input_shape)
+    if backend != "jax":
+        return layer, lambda x, initial_state: layer(x, initial_state=initial_state)
+
+    import jax
+
+    @jax.jit
+    def stateless(trainable, non_trainable, x, initial_state):
+        outputs, _ = layer.stateless_call(trainable, non_trainable, x, initial_state=initial_state)
+        return outputs
+
+    def call(x, initial_state):
+        trainable = [v.value for v in layer.trainable_variables]
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+        return stateless(trainable, non_trainable, x, initial_state)
+
+    return layer, call
+
+
+def _run_layers(keras, spec: Spec, params, x: np.ndarray, h0, c0):
+    dtype = str(x.dtype)
 
     layer_input = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # Keras is batch-first
     batch = layer_input.shape[0]
@@ -108,8 +159,16 @@ def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
 
     h_n, c_n = [], []
     for layer_index in range(spec.num_layers):
-        layer = make_layer(spec, dtype)
-        layer.build(layer_input.shape)
+        layer_spec = Spec(
+            mode=spec.mode,
+            input_size=spec.layer_input_size(layer_index),
+            hidden_size=spec.hidden_size,
+            nonlinearity=spec.nonlinearity,
+            bias=spec.bias,
+            bidirectional=spec.bidirectional,
+        )
+        backend = keras.backend.backend()
+        layer, call = built_layer(backend, layer_spec, dtype, layer_input.shape)
         for direction, cell in enumerate(direction_cells(layer, spec)):
             w = layer_weights(spec, params, layer_index, direction, x.dtype)
             cell.set_weights(keras_weights(spec, w))
@@ -121,7 +180,7 @@ def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
                 initial_state.append(h_init[layer_index][direction])
                 if spec.has_cell_state:
                     initial_state.append(c_init[layer_index][direction])
-        output, *states = layer(layer_input, initial_state=initial_state)
+        output, *states = call(layer_input, initial_state)
         layer_input = keras.ops.convert_to_numpy(output)
 
         states = [keras.ops.convert_to_numpy(s) for s in states]

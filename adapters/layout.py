@@ -36,6 +36,35 @@ class LayerWeights:
         return self.b_ih + self.b_hh
 
 
+@dataclass(frozen=True)
+class GateBlock:
+    """One gate's slice of a direction's weights (PyTorch layout), e.g. the forget gate's."""
+
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    b_ih: np.ndarray | None
+    b_hh: np.ndarray | None
+
+    @property
+    def folded_bias(self) -> np.ndarray:
+        if self.b_ih is None:
+            return np.zeros(self.w_ih.shape[0], dtype=self.w_ih.dtype)
+        return self.b_ih + self.b_hh
+
+
+def gate_blocks(mode: str, w: LayerWeights) -> dict[str, GateBlock]:
+    """Per-gate weights keyed by PyTorch's gate letters ("i", "f", "g", "o" / "r", "z", "n")."""
+    order = TORCH_GATE_ORDER[mode]
+
+    def split(a):
+        return [None] * len(order) if a is None else np.split(a, len(order), axis=0)
+
+    return {
+        gate: GateBlock(*parts)
+        for gate, *parts in zip(order, split(w.w_ih), split(w.w_hh), split(w.b_ih), split(w.b_hh))
+    }
+
+
 def layer_weights(
     spec: Spec, params: Mapping[str, np.ndarray], layer: int, direction: int, dtype: np.dtype
 ) -> LayerWeights:

@@ -19,6 +19,7 @@ class Implementation:
     requires: tuple[str, ...]  # importable top-level packages it needs
     install_extra: str
     description: str
+    function: str = "run"  # the module's entry point, run(spec, params, x, h0, c0)
 
     def is_installed(self) -> bool:
         return all(importlib.util.find_spec(package) is not None for package in self.requires)
@@ -27,7 +28,7 @@ class Implementation:
         return [p for p in self.requires if importlib.util.find_spec(p) is None]
 
     def load(self):
-        return importlib.import_module(self.module)
+        return getattr(importlib.import_module(self.module), self.function)
 
 
 IMPLEMENTATIONS: dict[str, Implementation] = {
@@ -49,10 +50,27 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
         ),
         Implementation(
             "keras",
-            "adapters.keras_adapter",
+            "adapters.keras_backends",
             ("keras", "tensorflow"),
             "keras",
             "Keras 3 on TensorFlow: SimpleRNN/LSTM/GRU(reset_after=True), Bidirectional",
+            function="run_tensorflow",
+        ),
+        Implementation(
+            "keras-jax",
+            "adapters.keras_backends",
+            ("keras", "jax"),
+            "keras,jax",
+            "Keras 3 on JAX (in a child process unless this one uses that backend)",
+            function="run_jax",
+        ),
+        Implementation(
+            "keras-torch",
+            "adapters.keras_backends",
+            ("keras", "torch"),
+            "keras,torch",
+            "Keras 3 on PyTorch (in a child process unless this one uses that backend)",
+            function="run_torch",
         ),
         Implementation(
             "jax",
@@ -60,6 +78,36 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("jax",),
             "jax",
             "jax.experimental.rnn.lstm_ref (pure JAX, CPU): LSTM, float32",
+        ),
+        Implementation(
+            "flax",
+            "adapters.flax_adapter",
+            ("flax", "jax"),
+            "jax",
+            "Flax linen: nn.RNN over LSTMCell / GRUCell / SimpleCell, nn.Bidirectional",
+        ),
+        Implementation(
+            "flax-optimized",
+            "adapters.flax_adapter",
+            ("flax", "jax"),
+            "jax",
+            "Flax linen: nn.RNN over OptimizedLSTMCell (LSTM only), nn.Bidirectional",
+            function="run_optimized",
+        ),
+        Implementation(
+            "flax-nnx",
+            "adapters.flax_nnx_adapter",
+            ("flax", "jax"),
+            "jax",
+            "Flax NNX: nnx.RNN over LSTMCell / GRUCell / SimpleCell, nnx.Bidirectional",
+        ),
+        Implementation(
+            "flax-nnx-optimized",
+            "adapters.flax_nnx_adapter",
+            ("flax", "jax"),
+            "jax",
+            "Flax NNX: nnx.RNN over OptimizedLSTMCell (LSTM only), nnx.Bidirectional",
+            function="run_optimized",
         ),
     )
 }

@@ -74,7 +74,11 @@ class CaseResult:
             "rerun": rerun_command(self.case),
         }
         if self.divergence is not None:
-            record["divergence"] = {"reason": self.divergence.reason, "link": self.divergence.link}
+            record["divergence"] = {
+                "reason": self.divergence.reason,
+                "link": self.divergence.link,
+                "repro": self.divergence.repro,
+            }
         return record
 
     def report(self) -> str:
@@ -88,6 +92,8 @@ class CaseResult:
         lines += [f"  {c.describe()}" for c in self.comparisons]
         if self.details:
             lines.append(self.details.rstrip())
+        if self.divergence is not None and self.divergence.repro:
+            lines.append(f"  upstream repro: {self.divergence.repro}")
         lines += [f"  rerun: {rerun_command(self.case)}", f"  repro: {repro_command(self.case)}"]
         return "\n".join(lines)
 
@@ -116,11 +122,17 @@ def run_case(case: Case, runner: Runner = adapters.run) -> CaseResult:
         )
     except Exception as error:  # the implementation broke: report it, do not hide it
         summary = "".join(traceback.format_exception_only(type(error), error)).strip()
+        divergence = divergence_for(case)
+        outcome, reason = "error", summary
+        if divergence is not None:
+            outcome = "known-divergence"
+            reason = f"{divergence.reason} ({divergence.link}); raised {summary.splitlines()[0]}"
         return CaseResult(
             case,
-            "error",
-            summary,
+            outcome,
+            reason,
             duration_s=time.perf_counter() - start,
+            divergence=divergence,
             details=traceback.format_exc(limit=-8),
         )
     duration = time.perf_counter() - start

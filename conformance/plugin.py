@@ -138,9 +138,69 @@ class ResultsPlugin:
         for impl, outcomes in counts.items():
             summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
             terminalreporter.write_line(f"{impl:>12}: {summary}")
+        divergences: dict[str, int] = {}
+        for record in self.results.records:
+            if record["outcome"] == "known-divergence":
+                key = f"{record['implementation']}: {record['divergence']['link']}"
+                divergences[key] = divergences.get(key, 0) + 1
+        for key, count in sorted(divergences.items()):
+            terminalreporter.write_line(f"known divergence, {count} cases - {key}")
         terminalreporter.write_line(
             f"{len(self.results.records)} records written to {self.results.path}"
         )
+
+
+class CaseGroups:
+    """pytest-xdist scheduling by (implementation, mode): each group runs on one worker.
+
+    Cases of one implementation and mode share compiled programs (JAX, Flax, Keras on JAX) and
+    child processes (Keras backends); keeping a group on one worker compiles each once. Applies
+    only to xdist's default distribution; an explicit --dist is respected.
+    """
+
+    def __init__(self):
+        self.group_of = {
+            case.id: f"{case.implementation}:{case.mode_label}" for case in all_cases()
+        }
+
+    @pytest.hookimpl
+    def pytest_xdist_make_scheduler(self, config, log):
+        if config.getvalue("dist") != "load":
+            return None
+        from xdist.scheduler import LoadScopeScheduling
+
+        group_of = self.group_of
+
+        class CaseGroupScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                match = NODE_PATTERN.search(nodeid)
+                if match and match["case_id"] in group_of:
+                    return group_of[match["case_id"]]
+                return super()._split_scope(nodeid)
+
+            def remove_node(self, node):
+                """As LoadScopeScheduling's, but the case that killed the worker is not
+                rescheduled: rerunning it would kill each replacement worker in turn and lose
+                the rest of its group."""
+                workload = self.assigned_work.pop(node)
+                pending = [
+                    (scope, nodeid)
+                    for scope, unit in workload.items()
+                    for nodeid, completed in unit.items()
+                    if not completed
+                ]
+                if not pending:
+                    return None
+                scope, crashitem = pending[0]
+                workload[scope][crashitem] = True
+                self.workqueue.update(
+                    {s: unit for s, unit in workload.items() if not all(unit.values())}
+                )
+                for other in self.assigned_work:
+                    self._reschedule(other)
+                return crashitem
+
+        return CaseGroupScheduling(config, log)
 
 
 def _interrupt_on_sigterm(signum, frame):
@@ -151,6 +211,8 @@ def configure(config) -> None:
     selected_cases(config)  # bad option values are usage errors, before collection
     if hasattr(config, "workerinput"):  # an xdist worker: the controller owns the file
         return
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(CaseGroups(), "conformance-case-groups")
     path = config.getoption("results_json")
     if path:
         config.pluginmanager.register(ResultsPlugin(path), "conformance-results")

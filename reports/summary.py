@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+MAX_PROBLEMS_SHOWN = 20
 OUTCOME_ORDER = (
     "passed", "failed", "unsupported", "known-divergence", "error", "crashed", "timeout", "skipped",
 )  # fmt: skip
 
 
 def worst(records: list[dict], metric: str) -> float | None:
+    """Worst value over the cases that agree: a known divergence's error is not precision."""
     values = [
         tensor[metric]
         for record in records
+        if record["outcome"] == "passed"
         for tensor in record.get("metrics", {}).values()
         if tensor.get(metric) is not None
     ]
@@ -26,7 +29,7 @@ def summarize(documents: list[dict]) -> str:
             groups[(record["implementation"], record["config"]["dtype"])].append(record)
 
     header = f"{'implementation':<14} {'dtype':<8} " + " ".join(f"{o:>9.9}" for o in OUTCOME_ORDER)
-    header += f" {'max abs err':>12} {'max rel err':>12} {'x tolerance':>12}"
+    header += f" {'max abs err':>12} {'max rel err':>12} {'x tolerance':>12}  (over passed cases)"
     lines = [header, "-" * len(header)]
     for (impl, dtype), records in sorted(groups.items()):
         counts = defaultdict(int)

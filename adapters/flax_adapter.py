@@ -1,0 +1,159 @@
+"""`flax` and `flax-optimized`: Flax linen, nn.RNN over a cell, nn.Bidirectional, one per layer.
+
+linen cells keep one Dense per gate in (in, out) layout. LSTMCell / OptimizedLSTMCell: input
+kernels without bias, hidden kernels with bias, so b_ih + b_hh is folded into the hidden bias.
+GRUCell keeps PyTorch's reset-after form: ir/iz biases get b_i + b_h, `in` gets b_in and `hn` b_hn.
+SimpleCell: one bias (b_ih + b_hh); relu through activation_fn. Flax cells have no bias switch:
+bias=False is expressed exactly by zero biases. No projection: proj_size is Unsupported.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import Unsupported
+from .jax_common import precision_scope
+from .layout import (
+    LayerWeights,
+    from_time_major,
+    gate_blocks,
+    layer_weights,
+    split_state,
+    stack_state,
+    to_time_major,
+)
+from .spec import Spec
+
+LSTM_CELLS = {"flax": nn.LSTMCell, "flax-optimized": nn.OptimizedLSTMCell}
+
+
+def linen_cell_params(spec: Spec, w: LayerWeights) -> dict:
+    """The cell's parameter tree, named as linen names its Dense layers."""
+    gates = gate_blocks(spec.mode, w)
+    if spec.mode == "LSTM":
+        params = {}
+        for gate, block in gates.items():
+            params[f"i{gate}"] = {"kernel": block.w_ih.T}
+            params[f"h{gate}"] = {"kernel": block.w_hh.T, "bias": block.folded_bias}
+        return params
+    if spec.mode == "GRU":
+        r, z, n = gates["r"], gates["z"], gates["n"]
+        zeros = np.zeros_like(n.folded_bias)
+        return {
+            "ir": {"kernel": r.w_ih.T, "bias": r.folded_bias},
+            "iz": {"kernel": z.w_ih.T, "bias": z.folded_bias},
+            "in": {"kernel": n.w_ih.T, "bias": zeros if n.b_ih is None else n.b_ih},
+            "hr": {"kernel": r.w_hh.T},
+            "hz": {"kernel": z.w_hh.T},
+            "hn": {"kernel": n.w_hh.T, "bias": zeros if n.b_hh is None else n.b_hh},
+        }
+    return {"i": {"kernel": w.w_ih.T, "bias": w.folded_bias}, "h": {"kernel": w.w_hh.T}}
+
+
+def make_cell(name: str, spec: Spec, dtype):
+    common = dict(features=spec.hidden_size, dtype=dtype, param_dtype=dtype)
+    if spec.mode == "LSTM":
+        return LSTM_CELLS[name](**common)
+    if spec.mode == "GRU":
+        return nn.GRUCell(**common)
+    activation = nn.relu if spec.nonlinearity == "relu" else jnp.tanh
+    return nn.SimpleCell(activation_fn=activation, **common)
+
+
+@lru_cache(maxsize=256)
+def compiled_layer(name: str, spec: Spec, dtype_name: str):
+    """A jitted apply for one layer; cached so cases with the same structure compile once."""
+    dtype = jnp.dtype(dtype_name)
+    if spec.bidirectional:
+        module = nn.Bidirectional(
+            nn.RNN(make_cell(name, spec, dtype)),
+            nn.RNN(make_cell(name, spec, dtype)),
+            return_carry=True,
+        )
+    else:
+        module = nn.RNN(make_cell(name, spec, dtype), return_carry=True)
+
+    def apply(params, x, carry):
+        return module.apply({"params": params}, x, initial_carry=carry)
+
+    return module, jax.jit(apply)
+
+
+def check_supported(name: str, spec: Spec) -> None:
+    if spec.proj_size:
+        raise Unsupported("Flax recurrent cells have no output projection (proj_size)")
+    if name == "flax-optimized" and spec.mode != "LSTM":
+        raise Unsupported(
+            f"OptimizedLSTMCell is an LSTM cell; {spec.mode} is checked by the 'flax' "
+            "implementation"
+        )
+
+
+def carry_of(spec: Spec, h, c):
+    """Flax's carry for one direction: (c, h) for LSTM cells, h otherwise."""
+    return (c, h) if spec.has_cell_state else h
+
+
+def run_with(name: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    check_supported(name, spec)
+    with precision_scope(name, x.dtype):
+        layer_input = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # linen: batch-major
+        given = h0 is not None or c0 is not None
+        if given:
+            rows, batch = spec.num_layers * spec.num_directions, layer_input.shape[0]
+            zeros = np.zeros((rows, batch, spec.hidden_size), x.dtype)
+            h_init = split_state(spec, zeros if h0 is None else h0.astype(x.dtype))
+            c_init = split_state(spec, zeros if c0 is None else c0.astype(x.dtype))
+
+        h_n, c_n = [], []
+        for layer in range(spec.num_layers):
+            layer_spec = _layer_spec(spec, layer)
+            _, apply = compiled_layer(name, layer_spec, str(x.dtype))
+            cells = [
+                linen_cell_params(spec, layer_weights(spec, params, layer, d, x.dtype))
+                for d in range(spec.num_directions)
+            ]
+            carries = None
+            if given:
+                carries = [
+                    carry_of(spec, h_init[layer][d], c_init[layer][d])
+                    for d in range(spec.num_directions)
+                ]
+            if spec.bidirectional:
+                tree = {"forward_rnn": {"cell": cells[0]}, "backward_rnn": {"cell": cells[1]}}
+                carry = None if carries is None else tuple(carries)
+            else:
+                tree = {"cell": cells[0]}
+                carry = None if carries is None else carries[0]
+            final, output = apply(tree, layer_input, carry)
+            layer_input = np.asarray(output)
+            finals = final if spec.bidirectional else (final,)
+            h_n.append([np.asarray(f[1] if spec.has_cell_state else f) for f in finals])
+            c_n.append([np.asarray(f[0]) for f in finals] if spec.has_cell_state else [])
+
+        output = from_time_major(np.swapaxes(layer_input, 0, 1), spec.batch_first)
+        return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None
+
+
+def _layer_spec(spec: Spec, layer: int) -> Spec:
+    """What the compiled layer depends on: mode, sizes, direction count (not weights or bias)."""
+    return Spec(
+        mode=spec.mode,
+        input_size=spec.layer_input_size(layer),
+        hidden_size=spec.hidden_size,
+        nonlinearity=spec.nonlinearity,
+        bidirectional=spec.bidirectional,
+    )
+
+
+def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    return run_with("flax", spec, params, x, h0, c0)
+
+
+def run_optimized(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    return run_with("flax-optimized", spec, params, x, h0, c0)

@@ -1,0 +1,154 @@
+"""`flax-nnx` and `flax-nnx-optimized`: the same Flax layers through the NNX API.
+
+Parameters are named as NNX names them. LSTMCell keeps one Linear per gate like linen (`if_` for
+the forget gate's input kernel); OptimizedLSTMCell, GRUCell and SimpleCell fuse the gates into
+dense_i / dense_h in PyTorch's gate order. NNX's GRUCell has no hidden-side bias, so b_hn has no
+place (flax#5594): a ported GRU with bias differs, declared in conformance/divergences.py. Should a
+later Flax add it (as `hn_bias`, google/flax#5595), it is filled here and the divergence ends.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from .flax_adapter import carry_of, check_supported, linen_cell_params
+from .jax_common import precision_scope
+from .layout import (
+    LayerWeights,
+    from_time_major,
+    gate_blocks,
+    layer_weights,
+    split_state,
+    stack_state,
+    to_time_major,
+)
+from .spec import Spec
+
+LSTM_CELLS = {"flax-nnx": nnx.LSTMCell, "flax-nnx-optimized": nnx.OptimizedLSTMCell}
+
+
+def nnx_cell_params(name: str, spec: Spec, w: LayerWeights, cell) -> dict:
+    """{attribute: value} for the cell, PyTorch weights in NNX's (in, out) layout."""
+    if spec.mode == "LSTM" and name == "flax-nnx":
+        per_gate = linen_cell_params(spec, w)  # same per-gate layout as linen
+        per_gate["if_"] = per_gate.pop("if")  # `if` is a Python keyword
+        return per_gate
+    if spec.mode == "GRU":
+        r, z, n = gate_blocks("GRU", w).values()
+        b_in = np.zeros_like(n.folded_bias) if n.b_ih is None else n.b_ih
+        params = {
+            "dense_i": {
+                "kernel": w.w_ih.T,
+                "bias": np.concatenate([r.folded_bias, z.folded_bias, b_in]),
+            },
+            "dense_h": {"kernel": w.w_hh.T},
+        }
+        if n.b_hh is not None and hasattr(cell, "hn_bias"):
+            params["hn_bias"] = n.b_hh
+        return params
+    # OptimizedLSTMCell (gates i, f, g, o fused) and SimpleCell: input side without bias for the
+    # LSTM, with it for the simple cell; either way one folded bias.
+    if spec.mode == "LSTM":
+        return {
+            "dense_i": {"kernel": w.w_ih.T},
+            "dense_h": {"kernel": w.w_hh.T, "bias": w.folded_bias},
+        }
+    return {"dense_i": {"kernel": w.w_ih.T, "bias": w.folded_bias}, "dense_h": {"kernel": w.w_hh.T}}
+
+
+def make_cell(name: str, spec: Spec, dtype):
+    common = dict(
+        in_features=spec.input_size,
+        hidden_features=spec.hidden_size,
+        dtype=dtype,
+        param_dtype=dtype,
+        rngs=nnx.Rngs(0),
+    )
+    if spec.mode == "LSTM":
+        return LSTM_CELLS[name](**common)
+    if spec.mode == "GRU":
+        return nnx.GRUCell(**common)
+    activation = nnx.relu if spec.nonlinearity == "relu" else jnp.tanh
+    return nnx.SimpleCell(activation_fn=activation, **common)
+
+
+@lru_cache(maxsize=256)
+def compiled_layer(name: str, spec: Spec, dtype_name: str):
+    """A module for one layer and a jitted call of it; cases with the same structure share both."""
+    dtype = jnp.dtype(dtype_name)
+    if spec.bidirectional:
+        cells = [make_cell(name, spec, dtype), make_cell(name, spec, dtype)]
+        model = nnx.Bidirectional(nnx.RNN(cells[0]), nnx.RNN(cells[1]), return_carry=True)
+    else:
+        cells = [make_cell(name, spec, dtype)]
+        model = nnx.RNN(cells[0], return_carry=True)
+    graphdef, _ = nnx.split(model)
+
+    @jax.jit
+    def apply(state, x, carry):
+        return nnx.merge(graphdef, state)(x, initial_carry=carry)
+
+    return model, cells, apply
+
+
+def assign(module, tree: dict) -> None:
+    for attribute, value in tree.items():
+        target = getattr(module, attribute)
+        if isinstance(value, dict):
+            assign(target, value)
+        else:
+            target.value = jnp.asarray(value)
+
+
+def run_with(name: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    check_supported(name.replace("flax-nnx", "flax"), spec)
+    with precision_scope(name, x.dtype):
+        layer_input = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # NNX: batch-major
+        given = h0 is not None or c0 is not None
+        if given:
+            rows, batch = spec.num_layers * spec.num_directions, layer_input.shape[0]
+            zeros = np.zeros((rows, batch, spec.hidden_size), x.dtype)
+            h_init = split_state(spec, zeros if h0 is None else h0.astype(x.dtype))
+            c_init = split_state(spec, zeros if c0 is None else c0.astype(x.dtype))
+
+        h_n, c_n = [], []
+        for layer in range(spec.num_layers):
+            layer_spec = Spec(
+                mode=spec.mode,
+                input_size=spec.layer_input_size(layer),
+                hidden_size=spec.hidden_size,
+                nonlinearity=spec.nonlinearity,
+                bidirectional=spec.bidirectional,
+            )
+            model, cells, apply = compiled_layer(name, layer_spec, str(x.dtype))
+            for d, cell in enumerate(cells):
+                w = layer_weights(spec, params, layer, d, x.dtype)
+                assign(cell, nnx_cell_params(name, spec, w, cell))
+            carry = None
+            if given:
+                carries = [
+                    carry_of(spec, h_init[layer][d], c_init[layer][d])
+                    for d in range(spec.num_directions)
+                ]
+                carry = tuple(carries) if spec.bidirectional else carries[0]
+            final, output = apply(nnx.state(model), layer_input, carry)
+            layer_input = np.asarray(output)
+            finals = final if spec.bidirectional else (final,)
+            h_n.append([np.asarray(f[1] if spec.has_cell_state else f) for f in finals])
+            c_n.append([np.asarray(f[0]) for f in finals] if spec.has_cell_state else [])
+
+        output = from_time_major(np.swapaxes(layer_input, 0, 1), spec.batch_first)
+        return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None
+
+
+def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    return run_with("flax-nnx", spec, params, x, h0, c0)
+
+
+def run_optimized(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    return run_with("flax-nnx-optimized", spec, params, x, h0, c0)

@@ -1,0 +1,107 @@
+"""`keras`, `keras-jax`, `keras-torch`: the same Keras layers on TensorFlow, JAX and PyTorch.
+
+Keras fixes its backend once per process. A backend runs in this process when this process has
+(or, for TensorFlow, may still pick) that backend; otherwise in a child process of its own,
+started on first use and kept for later calls, so many cases pay its start-up once. The child gets
+the arrays, runs `keras_adapter.run` and sends back arrays, `Unsupported`, or the error with its
+traceback. Nothing ever falls back to another backend.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import sys
+import traceback
+
+from .errors import Unsupported
+from .keras_adapter import run as run_in_process
+
+_servers: dict[str, tuple] = {}
+
+
+class BackendProcessError(RuntimeError):
+    """The Keras backend's child process raised, or died."""
+
+
+def runs_here(backend: str) -> bool:
+    keras = sys.modules.get("keras")
+    if keras is None or not hasattr(keras, "backend"):
+        return backend == "tensorflow"  # `keras` (TensorFlow) is the in-process default
+    return keras.backend.backend() == backend
+
+
+def serve(connection, backend: str) -> None:
+    """The child's loop: one request at a time until the parent closes the pipe."""
+    while True:
+        try:
+            request = connection.recv()
+        except EOFError:
+            return
+        try:
+            connection.send(("ok", run_in_process(backend, *request)))
+        except Unsupported as unsupported:
+            connection.send(("unsupported", str(unsupported)))
+        except Exception as error:
+            summary = "".join(traceback.format_exception_only(type(error), error)).strip()
+            connection.send(("error", summary, traceback.format_exc()))
+
+
+def _server(backend: str):
+    if backend not in _servers or not _servers[backend][1].is_alive():
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: a clean backend
+        parent, child = context.Pipe()
+        process = context.Process(
+            target=serve, args=(child, backend), name=f"keras-{backend}", daemon=True
+        )
+        process.start()
+        child.close()
+        _servers[backend] = (parent, process)
+    return _servers[backend]
+
+
+def run_in_child(backend: str, *request):
+    connection, process = _server(backend)
+    try:
+        connection.send(request)
+        reply = connection.recv()
+    except (EOFError, BrokenPipeError, ConnectionResetError) as error:
+        process.join(timeout=5)
+        _servers.pop(backend, None)
+        raise BackendProcessError(
+            f"the keras-{backend} child process died (exit code {process.exitcode})"
+        ) from error
+    if reply[0] == "ok":
+        return reply[1]
+    if reply[0] == "unsupported":
+        raise Unsupported(reply[1])
+    raise BackendProcessError(
+        f"{reply[1]}\n--- in the keras-{backend} child process ---\n{reply[2]}"
+    )
+
+
+def run_on(backend: str, spec, params, x, h0=None, c0=None):
+    if runs_here(backend):
+        return run_in_process(backend, spec, params, x, h0, c0)
+    return run_in_child(backend, spec, dict(params), x, h0, c0)
+
+
+def run_tensorflow(spec, params, x, h0=None, c0=None):
+    return run_on("tensorflow", spec, params, x, h0, c0)
+
+
+def run_jax(spec, params, x, h0=None, c0=None):
+    return run_on("jax", spec, params, x, h0, c0)
+
+
+def run_torch(spec, params, x, h0=None, c0=None):
+    return run_on("torch", spec, params, x, h0, c0)
+
+
+@atexit.register
+def _stop_servers() -> None:
+    for connection, process in list(_servers.values()):
+        connection.close()
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
