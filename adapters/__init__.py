@@ -60,8 +60,7 @@ def run(
         raise TypeError(f"spec must be an adapters.Spec, got {type(spec).__name__}")
     validate_params(spec, params)
     validate_inputs(spec, x, h0, c0)
-    if not impl.is_installed():
-        extra = f" (pip install '.[{impl.install_extra}]')" if impl.install_extra else ""
-        raise NotInstalled(f"{name}: {', '.join(impl.missing())} not installed{extra}")
+    if reason := impl.unavailable_reason():
+        raise NotInstalled(f"{name}: {reason}")
     output, h_n, c_n = impl.load()(spec, params, x, h0, c0)
     return output, h_n, c_n

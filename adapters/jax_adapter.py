@@ -1,18 +1,20 @@
-"""`jax`: jax.experimental.rnn.lstm_ref, the pure-JAX LSTM that runs on the CPU.
+"""`jax` and `jax-cuda`: jax.experimental.rnn's LSTM: lstm_ref (pure JAX, CPU) and lstm (cuDNN).
 
 Its weights come as one flat vector in cuDNN's layout (what `jax.experimental.rnn.lstm` takes on
 GPU); the adapter packs that vector from the canonical params and checks it with the library's own
 `unpack_lstm_weights` instead of assuming the layout. lstm_ref is LSTM only, float32 only, with
-both biases always present and no projection: everything else is Unsupported.
+both biases always present and no projection: everything else is Unsupported. `jax-cuda` passes
+precision=HIGHEST: float32 is judged by float32's tolerance, and the default lets cuDNN use TF32.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import rnn
 
-from .errors import Unsupported
+from .errors import NotInstalled, Unsupported
 from .layout import from_time_major, layer_weights, to_time_major
 from .spec import Spec
 
@@ -58,27 +60,44 @@ def unpacked_weights(spec: Spec, params):
 
 
 def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    return run_with(False, spec, params, x, h0, c0)
+
+
+def run_cuda(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    return run_with(True, spec, params, x, h0, c0)
+
+
+def run_with(cudnn: bool, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
     check_supported(spec, x.dtype)
-    batch_major = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # lstm_ref is batch-first
+    if cudnn:
+        try:
+            device = jax.devices("gpu")[0]
+        except RuntimeError as error:
+            raise NotInstalled(f"jax-cuda: jax sees no GPU ({error})") from error
+    batch_major = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # batch-first API
     rows, batch = spec.num_layers * spec.num_directions, batch_major.shape[0]
     zeros = np.zeros((rows, batch, spec.hidden_size), np.float32)
     h0 = zeros if h0 is None else h0.astype(np.float32)
     c0 = zeros if c0 is None else c0.astype(np.float32)
-    w_ih, w_hh, b_ih, b_hh = unpacked_weights(spec, params)
-    output, h_n, c_n = rnn.lstm_ref(
-        jnp.asarray(batch_major),
-        jnp.asarray(h0),
-        jnp.asarray(c0),
-        w_ih,
-        w_hh,
-        b_ih,
-        b_hh,
-        seq_lengths=jnp.full((batch,), batch_major.shape[1], dtype=jnp.int32),
+    sizes = dict(
         input_size=spec.input_size,
         hidden_size=spec.hidden_size,
         num_layers=spec.num_layers,
         dropout=0.0,
         bidirectional=spec.bidirectional,
     )
+    arrays = [jnp.asarray(a) for a in (batch_major, h0, c0)]
+    seq_lengths = jnp.full((batch,), batch_major.shape[1], dtype=jnp.int32)
+    if cudnn:
+        unpacked_weights(spec, params)  # the same layout check as on the CPU
+        flat = jnp.asarray(pack_flat_weights(spec, params))
+        arrays, flat, seq_lengths = jax.device_put((arrays, flat, seq_lengths), device)
+        output, h_n, c_n = rnn.lstm(
+            *arrays, flat, seq_lengths, precision=jax.lax.Precision.HIGHEST, **sizes
+        )
+    else:
+        output, h_n, c_n = rnn.lstm_ref(
+            *arrays, *unpacked_weights(spec, params), seq_lengths=seq_lengths, **sizes
+        )
     output = np.swapaxes(np.asarray(output), 0, 1)
     return from_time_major(output, spec.batch_first), np.asarray(h_n), np.asarray(c_n)

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from dataclasses import dataclass
+
+# The NVIDIA driver's file: a GPU is present, known without importing any framework.
+NVIDIA_DRIVER = "/proc/driver/nvidia/version"
 
 
 @dataclass(frozen=True)
@@ -20,12 +24,22 @@ class Implementation:
     install_extra: str
     description: str
     function: str = "run"  # the module's entry point, run(spec, params, x, h0, c0)
+    device: str = "cpu"  # "cuda": needs an NVIDIA GPU as well as the packages
 
     def is_installed(self) -> bool:
-        return all(importlib.util.find_spec(package) is not None for package in self.requires)
+        return not self.unavailable_reason()
 
     def missing(self) -> list[str]:
         return [p for p in self.requires if importlib.util.find_spec(p) is None]
+
+    def unavailable_reason(self) -> str:
+        """Why this implementation cannot run here ("" when it can), without importing it."""
+        if missing := self.missing():
+            extra = f" (pip install '.[{self.install_extra}]')" if self.install_extra else ""
+            return f"{', '.join(missing)} not installed{extra}"
+        if self.device == "cuda" and not os.path.exists(NVIDIA_DRIVER):
+            return "needs an NVIDIA GPU; none here"
+        return ""
 
     def load(self):
         return getattr(importlib.import_module(self.module), self.function)
@@ -71,6 +85,24 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "keras,torch",
             "Keras 3 on PyTorch (in a child process unless this one uses that backend)",
             function="run_torch",
+        ),
+        Implementation(
+            "torch-cuda",
+            "adapters.torch_adapter",
+            ("torch",),
+            "torch",
+            "torch.nn.RNN/LSTM/GRU on CUDA (cuDNN), TF32 off",
+            function="run_cuda",
+            device="cuda",
+        ),
+        Implementation(
+            "jax-cuda",
+            "adapters.jax_adapter",
+            ("jax",),
+            "jax",
+            "jax.experimental.rnn.lstm (cuDNN), precision HIGHEST: LSTM, float32",
+            function="run_cuda",
+            device="cuda",
         ),
         Implementation(
             "jax",

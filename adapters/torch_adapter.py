@@ -1,13 +1,19 @@
-"""`torch`: torch.nn.RNN / LSTM / GRU on the CPU, loaded from the canonical params as-is."""
+"""`torch` and `torch-cuda`: torch.nn.RNN / LSTM / GRU loaded from the canonical params as-is.
+
+`torch-cuda` runs the same module on the GPU (cuDNN) in strict float32: TF32 is switched off for
+the call (cuDNN and matmul flags), because float32 is judged by float32's tolerance. Whether every
+cuDNN RNN path obeys those flags (pytorch#179445) is exactly what its grid shows on a GPU.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 
 import numpy as np
 import torch
 
-from .errors import Unsupported
+from .errors import NotInstalled, Unsupported
 from .spec import Spec
 
 DTYPES = {np.dtype("float32"): torch.float32, np.dtype("float64"): torch.float64}
@@ -34,14 +40,36 @@ def build_module(spec: Spec, params: Mapping[str, np.ndarray], dtype: torch.dtyp
     return module.to(dtype).eval()
 
 
+@contextlib.contextmanager
+def strict_float32():
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+
+
 def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    return run_on("cpu", spec, params, x, h0, c0)
+
+
+def run_cuda(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+    if not torch.cuda.is_available():
+        raise NotInstalled("torch-cuda: this torch build sees no CUDA device")
+    with strict_float32():
+        return run_on("cuda", spec, params, x, h0, c0)
+
+
+def run_on(device: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
     if x.dtype not in DTYPES:
-        raise Unsupported(f"torch adapter runs float32 and float64 on the CPU, not {x.dtype}")
+        raise Unsupported(f"torch adapter runs float32 and float64, not {x.dtype}")
     dtype = DTYPES[x.dtype]
-    module = build_module(spec, params, dtype)
+    module = build_module(spec, params, dtype).to(device)
 
     def tensor(a):
-        return torch.from_numpy(np.ascontiguousarray(a)).to(dtype)
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
 
     rows, batch = spec.num_layers * spec.num_directions, x.shape[0 if spec.batch_first else 1]
     if spec.mode == "LSTM":
@@ -58,5 +86,5 @@ def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
         output, final = module(tensor(x), state)
     if spec.mode == "LSTM":
         h_n, c_n = final
-        return output.numpy(), h_n.numpy(), c_n.numpy()
-    return output.numpy(), final.numpy(), None
+        return output.cpu().numpy(), h_n.cpu().numpy(), c_n.cpu().numpy()
+    return output.cpu().numpy(), final.cpu().numpy(), None

@@ -15,10 +15,14 @@ import tempfile
 import time
 from collections import Counter
 
+from adapters import IMPLEMENTATIONS
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.benchmark", description=__doc__)
-    parser.add_argument("--impl", default="numpy,torch,keras")
+    parser.add_argument(
+        "--impl", default=",".join(IMPLEMENTATIONS), help="default: every registered one"
+    )
     parser.add_argument("--workers", default="auto", help="pytest-xdist -n value")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -32,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             records = json.load(f)["records"]
     outcomes = Counter(r["outcome"] for r in records)
     print(
-        f"forward grid, {args.impl}, float64+float32: {len(records)} cases in {wall:.1f} s wall "
+        f"forward grid, {args.impl}, float64+float32:\n{len(records)} cases in {wall:.1f} s wall "
         f"with -n {args.workers} on {os.cpu_count()} cores (pytest exit {completed.returncode}; "
         + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
         + ")"

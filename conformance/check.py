@@ -100,11 +100,8 @@ class CaseResult:
 
 def run_case(case: Case, runner: Runner = adapters.run) -> CaseResult:
     impl = adapters.IMPLEMENTATIONS[case.implementation]
-    if not impl.is_installed():
-        missing = ", ".join(impl.missing())
-        return CaseResult(
-            case, "skipped", f"{missing} not installed (pip install '.[{impl.install_extra}]')"
-        )
+    if reason := impl.unavailable_reason():
+        return CaseResult(case, "skipped", reason)
 
     data = make_data(case)
     dtype = np.dtype(case.dtype)
@@ -116,6 +113,8 @@ def run_case(case: Case, runner: Runner = adapters.run) -> CaseResult:
     start = time.perf_counter()
     try:
         output, h_n, c_n = runner(case.implementation, case.spec, data.params, x, h0, c0)
+    except adapters.NotInstalled as missing:  # e.g. a GPU the framework build cannot use
+        return CaseResult(case, "skipped", str(missing))
     except adapters.Unsupported as unsupported:
         return CaseResult(
             case, "unsupported", str(unsupported), duration_s=time.perf_counter() - start

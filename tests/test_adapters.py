@@ -94,7 +94,6 @@ def test_float16_is_reported_unsupported_not_silently_upcast(name):
 
 
 def test_not_installed_is_its_own_error(monkeypatch):
-    monkeypatch.setattr(adapters.Implementation, "is_installed", lambda self: False)
     monkeypatch.setattr(adapters.Implementation, "missing", lambda self: ["torch"])
     spec = Spec(mode="RNN", input_size=3, hidden_size=4)
     with pytest.raises(adapters.NotInstalled, match=r"torch.*pip install '\.\[torch\]'"):
@@ -167,3 +166,22 @@ def test_jax_flat_weight_layout_is_checked_with_jax_own_unpacking(monkeypatch):
     monkeypatch.setattr(jax_adapter, "pack_flat_weights", torch_interleaved)
     with pytest.raises(RuntimeError, match="unpacks pseudo-layer"):
         adapters.run("jax", spec, adapters.init_params(spec), x)
+
+
+def test_flax_nnx_fills_a_hidden_bias_once_flax_has_one():
+    require("flax-nnx")
+    from adapters.flax_nnx_adapter import nnx_cell_params
+    from adapters.layout import layer_weights
+
+    spec = Spec(mode="GRU", input_size=3, hidden_size=4)
+    w = layer_weights(spec, adapters.init_params(spec), 0, 0, np.float32)
+
+    class TodaysCell:  # nnx.GRUCell of flax 0.12: no hidden-side bias (flax#5594)
+        pass
+
+    class FixedCell:  # as proposed in google/flax#5595
+        hn_bias = None
+
+    assert "hn_bias" not in nnx_cell_params("flax-nnx", spec, w, TodaysCell())
+    filled = nnx_cell_params("flax-nnx", spec, w, FixedCell())
+    np.testing.assert_array_equal(filled["hn_bias"], w.b_hh[8:])

@@ -191,8 +191,22 @@ def test_an_exception_in_the_implementation_is_an_error_with_its_traceback():
         plugin.conclude(result)
 
 
+def test_a_missing_gpu_is_skipped_with_the_reason(monkeypatch):
+    monkeypatch.setattr("adapters.registry.NVIDIA_DRIVER", "/nonexistent/nvidia")
+    the_case = Case("LSTM", 1, False, False, 0, True, "given", "torch-cuda", "float32")
+    result = run_case(the_case)
+    assert result.outcome == "skipped" and "NVIDIA GPU" in result.reason
+
+
+def test_a_framework_without_gpu_support_is_skipped_not_an_error():
+    def no_cuda(name, spec, params, x, h0=None, c0=None):
+        raise adapters.NotInstalled("torch-cuda: this torch build sees no CUDA device")
+
+    result = run_case(case(), no_cuda)
+    assert result.outcome == "skipped" and "no CUDA device" in result.reason
+
+
 def test_a_missing_framework_is_skipped_with_the_reason(monkeypatch):
-    monkeypatch.setattr(adapters.Implementation, "is_installed", lambda self: False)
     monkeypatch.setattr(adapters.Implementation, "missing", lambda self: ["torch"])
     the_case = Case("GRU", 1, False, False, 0, True, "given", "torch", "float32")
     result = run_case(the_case)

@@ -48,7 +48,7 @@ def frameworks_must_not_load(monkeypatch):
         raise AssertionError(f"{self.name} was loaded before the arguments were validated")
 
     monkeypatch.setattr(adapters.Implementation, "load", refuse)
-    monkeypatch.setattr(adapters.Implementation, "is_installed", lambda self: True)
+    monkeypatch.setattr(adapters.Implementation, "unavailable_reason", lambda self: "")
 
 
 def good_arrays(spec: Spec, batch: int = 2, seq: int = 3):

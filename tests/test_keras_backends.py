@@ -1,0 +1,69 @@
+"""Keras backends that this process cannot host run in a child process of their own."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import adapters
+from adapters import Spec
+
+pytestmark = pytest.mark.slow
+
+
+def require(*names):
+    for name in names:
+        if reason := adapters.IMPLEMENTATIONS[name].unavailable_reason():
+            pytest.skip(f"{name}: {reason}")
+
+
+SPEC = Spec(mode="GRU", input_size=3, hidden_size=4, bidirectional=True)
+X = np.random.default_rng(0).normal(size=(5, 2, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def keras_backends():
+    require("keras", "keras-jax")
+    from adapters import keras_backends
+
+    adapters.run("keras", SPEC, adapters.init_params(SPEC), X)  # this process: TensorFlow
+    return keras_backends
+
+
+def test_another_backend_runs_in_a_child_and_agrees(keras_backends):
+    params = adapters.init_params(SPEC)
+    expected = adapters.run("numpy", SPEC, params, X)
+    got = adapters.run("keras-jax", SPEC, params, X)
+    assert keras_backends.runs_here("tensorflow") and not keras_backends.runs_here("jax")
+    assert keras_backends._servers["jax"][1].is_alive()
+    for g, e in zip(got, expected):
+        if e is not None:
+            np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
+
+
+def test_unsupported_crosses_the_process_boundary_as_unsupported(keras_backends):
+    spec = Spec(mode="LSTM", input_size=3, hidden_size=4, proj_size=2)
+    with pytest.raises(adapters.Unsupported, match="proj_size"):
+        adapters.run("keras-jax", spec, adapters.init_params(spec), X)
+
+
+def test_an_error_in_the_child_comes_back_with_its_traceback(keras_backends):
+    params = adapters.init_params(SPEC)
+    params["weight_ih_l0"] = params["weight_ih_l0"][:, :2]  # passes nothing to validate here
+    with pytest.raises(keras_backends.BackendProcessError, match="in the keras-jax child"):
+        keras_backends.run_jax(SPEC, params, X)
+
+
+def test_a_child_that_dies_during_a_call_is_reported_and_replaced(keras_backends, monkeypatch):
+    params = adapters.init_params(SPEC)
+    adapters.run("keras-jax", SPEC, params, X)
+    stale = keras_backends._servers["jax"]
+    stale[1].kill()
+    stale[1].join()
+    with monkeypatch.context() as patch:  # the call finds the child gone mid-request
+        patch.setattr(keras_backends, "_server", lambda backend: stale)
+        with pytest.raises(keras_backends.BackendProcessError, match="died"):
+            keras_backends.run_jax(SPEC, params, X)
+    output, _, _ = adapters.run("keras-jax", SPEC, params, X)  # a fresh child takes over
+    assert output.shape == (5, 2, 8)
+    assert keras_backends._servers["jax"][1].pid != stale[1].pid
