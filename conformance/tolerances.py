@@ -20,11 +20,11 @@ class Tolerance:
 
 TOLERANCES = {
     # float64 implementations differ from the reference by summation order only: measured
-    # <= 1.4e-15 over the grid. 1e-13 is ~70x that and still catches a 1e-9 relative change
+    # <= 5e-16 over the grid. 1e-13 is ~200x that and still catches a 1e-9 relative change
     # of any element larger than 1e-4 in magnitude.
     "float64": Tolerance(atol=1e-13, rtol=1e-13),
-    # float32: the reference itself run in float32 is off by up to ~3e-7 (a few ulp of
-    # eps32 = 1.19e-7 accumulated over 7 steps and 3 layers); frameworks up to ~6e-7.
+    # float32: the reference itself run in float32 is off by up to 2.5e-7 (a few ulp of
+    # eps32 = 1.19e-7 accumulated over 7 steps and 3 layers); frameworks up to 2.6e-7.
     # 1e-5 (~84 ulp) leaves room for other BLAS kernels while a gate or bias slip (>1e-2) fails.
     "float32": Tolerance(atol=1e-5, rtol=1e-5),
 }

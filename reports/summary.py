@@ -28,7 +28,7 @@ def summarize(documents: list[dict]) -> str:
         for record in document["records"]:
             groups[(record["implementation"], record["config"]["dtype"])].append(record)
 
-    header = f"{'implementation':<14} {'dtype':<8} " + " ".join(f"{o:>9.9}" for o in OUTCOME_ORDER)
+    header = f"{'implementation':<20} {'dtype':<8} " + " ".join(f"{o:>9.9}" for o in OUTCOME_ORDER)
     header += f" {'max abs err':>12} {'max rel err':>12} {'x tolerance':>12}  (over passed cases)"
     lines = [header, "-" * len(header)]
     for (impl, dtype), records in sorted(groups.items()):
@@ -38,7 +38,7 @@ def summarize(documents: list[dict]) -> str:
         cells = " ".join(f"{counts[o] or '':>9}" for o in OUTCOME_ORDER)
         numbers = [worst(records, m) for m in ("max_abs_err", "max_rel_err", "tolerance_ratio")]
         shown = " ".join(f"{'-' if n is None else f'{n:.3g}':>12}" for n in numbers)
-        lines.append(f"{impl:<14} {dtype:<8} {cells} {shown}")
+        lines.append(f"{impl:<20} {dtype:<8} {cells} {shown}")
 
     problems = [
         r
