@@ -77,7 +77,8 @@ def conclude(result: CaseResult) -> None:
     if result.outcome == "unsupported":
         pytest.skip(f"unsupported: {result.reason}")
     if result.outcome == "known-divergence":
-        pytest.xfail(f"known divergence: {result.reason}")
+        repro = result.divergence.repro if result.divergence else ""
+        pytest.xfail(f"known divergence: {result.reason}" + (f"; repro: {repro}" if repro else ""))
     pytest.fail(result.report(), pytrace=False)
 
 
