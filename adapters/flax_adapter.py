@@ -9,6 +9,7 @@ bias=False is expressed exactly by zero biases. No projection: proj_size is Unsu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import flax.linen as nn
@@ -18,15 +19,7 @@ import numpy as np
 
 from .errors import Unsupported
 from .jax_common import precision_scope
-from .layout import (
-    LayerWeights,
-    from_time_major,
-    gate_blocks,
-    layer_weights,
-    split_state,
-    stack_state,
-    to_time_major,
-)
+from .layout import LayerWeights, gate_blocks, layer_weights, run_stacked
 from .spec import Spec
 
 LSTM_CELLS = {"flax": nn.LSTMCell, "flax-optimized": nn.OptimizedLSTMCell}
@@ -81,7 +74,7 @@ def compiled_layer(name: str, spec: Spec, dtype_name: str):
     def apply(params, x, carry):
         return module.apply({"params": params}, x, initial_carry=carry)
 
-    return module, jax.jit(apply)
+    return jax.jit(apply)
 
 
 def check_supported(name: str, spec: Spec) -> None:
@@ -94,61 +87,39 @@ def check_supported(name: str, spec: Spec) -> None:
         )
 
 
-def carry_of(spec: Spec, h, c):
+def carry_of(spec: Spec, state: tuple):
     """Flax's carry for one direction: (c, h) for LSTM cells, h otherwise."""
+    h, c = state
     return (c, h) if spec.has_cell_state else h
+
+
+def state_of(spec: Spec, carry) -> tuple:
+    return (carry[1], carry[0]) if spec.has_cell_state else (carry, None)
 
 
 def run_with(name: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
     check_supported(name, spec)
+
+    def run_layer(layer, inputs, initial):
+        structure = replace(spec.one_layer(layer), bias=True)  # bias=False is zeros: same program
+        apply = compiled_layer(name, structure, str(x.dtype))
+        cells = [
+            linen_cell_params(spec, layer_weights(spec, params, layer, d, x.dtype))
+            for d in range(spec.num_directions)
+        ]
+        carries = None if initial is None else [carry_of(spec, s) for s in initial]
+        if spec.bidirectional:
+            tree = {"forward_rnn": {"cell": cells[0]}, "backward_rnn": {"cell": cells[1]}}
+            carry = None if carries is None else tuple(carries)
+        else:
+            tree = {"cell": cells[0]}
+            carry = None if carries is None else carries[0]
+        final, outputs = apply(tree, inputs, carry)
+        finals = final if spec.bidirectional else (final,)
+        return outputs, [state_of(spec, f) for f in finals]
+
     with precision_scope(name, x.dtype):
-        layer_input = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # linen: batch-major
-        given = h0 is not None or c0 is not None
-        if given:
-            rows, batch = spec.num_layers * spec.num_directions, layer_input.shape[0]
-            zeros = np.zeros((rows, batch, spec.hidden_size), x.dtype)
-            h_init = split_state(spec, zeros if h0 is None else h0.astype(x.dtype))
-            c_init = split_state(spec, zeros if c0 is None else c0.astype(x.dtype))
-
-        h_n, c_n = [], []
-        for layer in range(spec.num_layers):
-            layer_spec = _layer_spec(spec, layer)
-            _, apply = compiled_layer(name, layer_spec, str(x.dtype))
-            cells = [
-                linen_cell_params(spec, layer_weights(spec, params, layer, d, x.dtype))
-                for d in range(spec.num_directions)
-            ]
-            carries = None
-            if given:
-                carries = [
-                    carry_of(spec, h_init[layer][d], c_init[layer][d])
-                    for d in range(spec.num_directions)
-                ]
-            if spec.bidirectional:
-                tree = {"forward_rnn": {"cell": cells[0]}, "backward_rnn": {"cell": cells[1]}}
-                carry = None if carries is None else tuple(carries)
-            else:
-                tree = {"cell": cells[0]}
-                carry = None if carries is None else carries[0]
-            final, output = apply(tree, layer_input, carry)
-            layer_input = np.asarray(output)
-            finals = final if spec.bidirectional else (final,)
-            h_n.append([np.asarray(f[1] if spec.has_cell_state else f) for f in finals])
-            c_n.append([np.asarray(f[0]) for f in finals] if spec.has_cell_state else [])
-
-        output = from_time_major(np.swapaxes(layer_input, 0, 1), spec.batch_first)
-        return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None
-
-
-def _layer_spec(spec: Spec, layer: int) -> Spec:
-    """What the compiled layer depends on: mode, sizes, direction count (not weights or bias)."""
-    return Spec(
-        mode=spec.mode,
-        input_size=spec.layer_input_size(layer),
-        hidden_size=spec.hidden_size,
-        nonlinearity=spec.nonlinearity,
-        bidirectional=spec.bidirectional,
-    )
+        return run_stacked(spec, x, h0, c0, run_layer)
 
 
 def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):

@@ -9,6 +9,7 @@ later Flax add it (as `hn_bias`, google/flax#5595), it is filled here and the di
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import jax
@@ -16,17 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from .flax_adapter import carry_of, check_supported, linen_cell_params
+from .flax_adapter import carry_of, check_supported, linen_cell_params, state_of
 from .jax_common import precision_scope
-from .layout import (
-    LayerWeights,
-    from_time_major,
-    gate_blocks,
-    layer_weights,
-    split_state,
-    stack_state,
-    to_time_major,
-)
+from .layout import LayerWeights, gate_blocks, layer_weights, run_stacked
 from .spec import Spec
 
 LSTM_CELLS = {"flax-nnx": nnx.LSTMCell, "flax-nnx-optimized": nnx.OptimizedLSTMCell}
@@ -107,43 +100,23 @@ def assign(module, tree: dict) -> None:
 
 def run_with(name: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
     check_supported(name.replace("flax-nnx", "flax"), spec)
+
+    def run_layer(layer, inputs, initial):
+        structure = replace(spec.one_layer(layer), bias=True)  # bias=False is zeros: same program
+        model, cells, apply = compiled_layer(name, structure, str(x.dtype))
+        for d, cell in enumerate(cells):
+            w = layer_weights(spec, params, layer, d, x.dtype)
+            assign(cell, nnx_cell_params(name, spec, w, cell))
+        carry = None
+        if initial is not None:
+            carries = [carry_of(spec, s) for s in initial]
+            carry = tuple(carries) if spec.bidirectional else carries[0]
+        final, outputs = apply(nnx.state(model), inputs, carry)
+        finals = final if spec.bidirectional else (final,)
+        return outputs, [state_of(spec, f) for f in finals]
+
     with precision_scope(name, x.dtype):
-        layer_input = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # NNX: batch-major
-        given = h0 is not None or c0 is not None
-        if given:
-            rows, batch = spec.num_layers * spec.num_directions, layer_input.shape[0]
-            zeros = np.zeros((rows, batch, spec.hidden_size), x.dtype)
-            h_init = split_state(spec, zeros if h0 is None else h0.astype(x.dtype))
-            c_init = split_state(spec, zeros if c0 is None else c0.astype(x.dtype))
-
-        h_n, c_n = [], []
-        for layer in range(spec.num_layers):
-            layer_spec = Spec(
-                mode=spec.mode,
-                input_size=spec.layer_input_size(layer),
-                hidden_size=spec.hidden_size,
-                nonlinearity=spec.nonlinearity,
-                bidirectional=spec.bidirectional,
-            )
-            model, cells, apply = compiled_layer(name, layer_spec, str(x.dtype))
-            for d, cell in enumerate(cells):
-                w = layer_weights(spec, params, layer, d, x.dtype)
-                assign(cell, nnx_cell_params(name, spec, w, cell))
-            carry = None
-            if given:
-                carries = [
-                    carry_of(spec, h_init[layer][d], c_init[layer][d])
-                    for d in range(spec.num_directions)
-                ]
-                carry = tuple(carries) if spec.bidirectional else carries[0]
-            final, output = apply(nnx.state(model), layer_input, carry)
-            layer_input = np.asarray(output)
-            finals = final if spec.bidirectional else (final,)
-            h_n.append([np.asarray(f[1] if spec.has_cell_state else f) for f in finals])
-            c_n.append([np.asarray(f[0]) for f in finals] if spec.has_cell_state else [])
-
-        output = from_time_major(np.swapaxes(layer_input, 0, 1), spec.batch_first)
-        return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None
+        return run_stacked(spec, x, h0, c0, run_layer)
 
 
 def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):

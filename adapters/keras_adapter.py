@@ -16,16 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import Unsupported
-from .layout import (
-    LayerWeights,
-    from_time_major,
-    layer_weights,
-    reorder_gates,
-    split_state,
-    stack_state,
-    to_time_major,
-    zero_state,
-)
+from .layout import LayerWeights, layer_weights, reorder_gates, run_stacked
 from .spec import Spec
 
 GRU_GATE_ORDER = "zrn"  # Keras: update, reset, candidate
@@ -145,49 +136,23 @@ def built_layer(backend: str, layer_spec: Spec, dtype: str, input_shape: tuple):
 
 def _run_layers(keras, spec: Spec, params, x: np.ndarray, h0, c0):
     dtype = str(x.dtype)
+    backend = keras.backend.backend()
 
-    layer_input = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # Keras is batch-first
-    batch = layer_input.shape[0]
-    given_state = h0 is not None or c0 is not None
-    if given_state:
-        h0 = zero_state(spec, batch, spec.hidden_size, x.dtype) if h0 is None else h0
-        c0 = zero_state(spec, batch, spec.hidden_size, x.dtype) if c0 is None else c0
-        h_init, c_init = (
-            split_state(spec, h0.astype(x.dtype)),
-            split_state(spec, c0.astype(x.dtype)),
-        )
-
-    h_n, c_n = [], []
-    for layer_index in range(spec.num_layers):
-        layer_spec = Spec(
-            mode=spec.mode,
-            input_size=spec.layer_input_size(layer_index),
-            hidden_size=spec.hidden_size,
-            nonlinearity=spec.nonlinearity,
-            bias=spec.bias,
-            bidirectional=spec.bidirectional,
-        )
-        backend = keras.backend.backend()
-        layer, call = built_layer(backend, layer_spec, dtype, layer_input.shape)
+    def run_layer(layer_index, inputs, initial):
+        layer, call = built_layer(backend, spec.one_layer(layer_index), dtype, inputs.shape)
         for direction, cell in enumerate(direction_cells(layer, spec)):
             w = layer_weights(spec, params, layer_index, direction, x.dtype)
             cell.set_weights(keras_weights(spec, w))
-
         initial_state = None
-        if given_state:
-            initial_state = []
-            for direction in range(spec.num_directions):
-                initial_state.append(h_init[layer_index][direction])
-                if spec.has_cell_state:
-                    initial_state.append(c_init[layer_index][direction])
-        output, *states = call(layer_input, initial_state)
-        layer_input = keras.ops.convert_to_numpy(output)
-
+        if initial is not None:  # Keras: [h, c] per direction, forward first
+            initial_state = [
+                a for h, c in initial for a in ((h, c) if spec.has_cell_state else (h,))
+            ]
+        output, *states = call(inputs, initial_state)
         states = [keras.ops.convert_to_numpy(s) for s in states]
-        per_direction = len(states) // spec.num_directions  # (h,) or (h, c)
-        h_n.append(states[0::per_direction])
-        if spec.has_cell_state:
-            c_n.append(states[1::per_direction])
+        n = len(states) // spec.num_directions  # (h,) or (h, c) per direction
+        groups = [states[d * n : (d + 1) * n] for d in range(spec.num_directions)]
+        finals = [(g[0], g[1] if spec.has_cell_state else None) for g in groups]
+        return keras.ops.convert_to_numpy(output), finals
 
-    output = from_time_major(np.swapaxes(layer_input, 0, 1), spec.batch_first)
-    return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None
+    return run_stacked(spec, x, h0, c0, run_layer)

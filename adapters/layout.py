@@ -8,7 +8,7 @@ reads as a permutation of PyTorch's ("zrn" is Keras's GRU order: update, reset, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,3 +121,43 @@ def from_time_major(y: np.ndarray, batch_first: bool) -> np.ndarray:
 
 def zero_state(spec: Spec, batch: int, features: int, dtype: np.dtype) -> np.ndarray:
     return np.zeros((spec.num_layers * spec.num_directions, batch, features), dtype=dtype)
+
+
+# (h, c) of one direction; c is None without a cell state
+DirectionState = tuple[np.ndarray, np.ndarray | None]
+LayerRunner = Callable[[int, np.ndarray, list[DirectionState] | None], tuple]
+
+
+def run_stacked(spec: Spec, x: np.ndarray, h0, c0, run_layer: LayerRunner):
+    """Drive a framework that runs one layer (all its directions) at a time, batch-major.
+
+    `run_layer(layer, inputs, initial)` gets inputs (N, T, F) and, per direction, the initial
+    (h, c) or None when no state was given (so the framework's own zero default is used), and
+    returns (outputs (N, T, D*F), the final (h, c) per direction). Layer stacking, the time/batch
+    layout and PyTorch's layer-major h_n/c_n are assembled here, once for every such framework.
+    """
+    inputs = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)
+    rows, batch = spec.num_layers * spec.num_directions, inputs.shape[0]
+    given = h0 is not None or c0 is not None
+    if given:
+        h = split_state(spec, h0 if h0 is not None else np.zeros((rows, batch, spec.output_size)))
+        c = split_state(spec, c0 if c0 is not None else np.zeros((rows, batch, spec.hidden_size)))
+
+    h_n, c_n = [], []
+    for layer in range(spec.num_layers):
+        initial = None
+        if given:
+            initial = [
+                (
+                    h[layer][d].astype(x.dtype),
+                    c[layer][d].astype(x.dtype) if spec.has_cell_state else None,
+                )
+                for d in range(spec.num_directions)
+            ]
+        outputs, finals = run_layer(layer, inputs, initial)
+        inputs = np.asarray(outputs)
+        h_n.append([np.asarray(h_final) for h_final, _ in finals])
+        c_n.append([np.asarray(c_final) for _, c_final in finals] if spec.has_cell_state else [])
+
+    output = from_time_major(np.swapaxes(inputs, 0, 1), spec.batch_first)
+    return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None

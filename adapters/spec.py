@@ -6,7 +6,7 @@ class) and is validated on construction, so a bad configuration fails before any
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 MODES = ("RNN", "LSTM", "GRU")
 NONLINEARITIES = ("tanh", "relu")
@@ -92,6 +92,12 @@ class Spec:
 
     def layer_input_size(self, layer: int) -> int:
         return self.input_size if layer == 0 else self.num_directions * self.output_size
+
+    def one_layer(self, layer: int) -> Spec:
+        """Layer `layer` alone, as a framework without num_layers builds it."""
+        return replace(
+            self, num_layers=1, input_size=self.layer_input_size(layer), batch_first=True
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)

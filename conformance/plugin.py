@@ -138,7 +138,7 @@ class ResultsPlugin:
         terminalreporter.section("conformance results")
         for impl, outcomes in counts.items():
             summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
-            terminalreporter.write_line(f"{impl:>12}: {summary}")
+            terminalreporter.write_line(f"{impl:>20}: {summary}")
         divergences: dict[str, int] = {}
         for record in self.results.records:
             if record["outcome"] == "known-divergence":
