@@ -19,14 +19,13 @@ TORCH_GATE_ORDER = {"RNN": "h", "LSTM": "ifgo", "GRU": "rzn"}
 
 
 @dataclass(frozen=True)
-class LayerWeights:
-    """One direction of one layer, in PyTorch's (out, in) layout and gate order."""
+class GateBlock:
+    """Input and recurrent weights and biases in PyTorch's (out, in) layout: one gate's slice."""
 
     w_ih: np.ndarray
     w_hh: np.ndarray
     b_ih: np.ndarray | None
     b_hh: np.ndarray | None
-    w_hr: np.ndarray | None
 
     @property
     def folded_bias(self) -> np.ndarray:
@@ -37,19 +36,10 @@ class LayerWeights:
 
 
 @dataclass(frozen=True)
-class GateBlock:
-    """One gate's slice of a direction's weights (PyTorch layout), e.g. the forget gate's."""
+class LayerWeights(GateBlock):
+    """One direction of one layer: every gate, in PyTorch's gate order, and the projection."""
 
-    w_ih: np.ndarray
-    w_hh: np.ndarray
-    b_ih: np.ndarray | None
-    b_hh: np.ndarray | None
-
-    @property
-    def folded_bias(self) -> np.ndarray:
-        if self.b_ih is None:
-            return np.zeros(self.w_ih.shape[0], dtype=self.w_ih.dtype)
-        return self.b_ih + self.b_hh
+    w_hr: np.ndarray | None
 
 
 def gate_blocks(mode: str, w: LayerWeights) -> dict[str, GateBlock]:
