@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +40,11 @@ def add_options(parser) -> None:
     group = parser.getgroup("conformance", "recurrent-layer conformance")
     group.addoption(
         "--results-json", metavar="PATH", help="write every checked case to this JSON file"
+    )
+    group.addoption(
+        "--report-html",
+        metavar="PATH",
+        help="write the HTML compatibility report of this run (needs --results-json)",
     )
     group.addoption(
         "--impl",
@@ -108,8 +114,9 @@ def _record_without_result(report) -> dict | None:
 
 
 class ResultsPlugin:
-    def __init__(self, path: str):
+    def __init__(self, path: str, report_path: str | None):
         self.results = ResultsFile(path)
+        self.report_path = report_path
         self.recorded: set[str] = set()
 
     @pytest.hookimpl
@@ -128,6 +135,14 @@ class ResultsPlugin:
     @pytest.hookimpl
     def pytest_sessionfinish(self, session, exitstatus) -> None:
         self.results.close(exitstatus, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        if self.report_path:
+            from reports import html
+            from reports.model import build
+
+            report = build([self.results.document()], [self.results.path.name])
+            path = Path(self.report_path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(html.render(report), encoding="utf-8")
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -149,6 +164,8 @@ class ResultsPlugin:
         terminalreporter.write_line(
             f"{len(self.results.records)} records written to {self.results.path}"
         )
+        if self.report_path:
+            terminalreporter.write_line(f"compatibility report: {self.report_path}")
 
 
 class CaseGroups:
@@ -215,8 +232,14 @@ def configure(config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(CaseGroups(), "conformance-case-groups")
     path = config.getoption("results_json")
+    if config.getoption("report_html") and not path:
+        raise pytest.UsageError(
+            "--report-html needs --results-json PATH (the report is built from it)"
+        )
     if path:
-        config.pluginmanager.register(ResultsPlugin(path), "conformance-results")
+        config.pluginmanager.register(
+            ResultsPlugin(path, config.getoption("report_html")), "conformance-results"
+        )
         # `kill` and CI timeouts send SIGTERM: end like Ctrl-C so the file is finalised.
         signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 

@@ -1,0 +1,175 @@
+"""The self-contained HTML compatibility report (inline CSS and JS, no network needed)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from .model import SEVERITY, STATUS_OF_OUTCOME, Report, layer_config, magnitude_class, worst_ratio
+
+SHORT = {
+    "crash": "crash",
+    "error": "error",
+    "timeout": "timeout",
+    "fail": "fail",
+    "known divergence": "div",
+    "pass": "pass",
+    "unsupported": "unsup",
+    "not run": "not run",
+}
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def short_number(value):
+    return float(f"{value:.3g}") if isinstance(value, float) else value
+
+
+def compact_metrics(metrics: dict) -> dict:
+    shown = {
+        k: short_number(metrics.get(k)) for k in ("max_abs_err", "max_rel_err", "tolerance_ratio")
+    }
+    worst = {k: v for k, v in (metrics.get("worst") or {}).items() if k != "index"}
+    if metrics.get("shape_ok", True) is False:
+        shown.update(
+            shape_ok=False,
+            got_shape=metrics.get("got_shape"),
+            expected_shape=metrics.get("expected_shape"),
+        )
+    return shown | ({"worst": worst} if worst else {})
+
+
+def compact(record: dict) -> dict:
+    """What the drill-down shows of a record, without repeating what the page already says."""
+    return {
+        "case_id": record.get("case_id") or record["test"],
+        "status": STATUS_OF_OUTCOME.get(record["outcome"], "error"),
+        "config": record["config"],
+        "reason": record.get("reason", "")[:2000],
+        "link": record.get("divergence", {}).get("link", ""),
+        "metrics": {name: compact_metrics(m) for name, m in record.get("metrics", {}).items()},
+        "rerun": record.get("rerun", ""),
+    }
+
+
+def heat_class(record: dict) -> str:
+    status = STATUS_OF_OUTCOME.get(record["outcome"], "error").replace(" ", "-")
+    if status != "pass":
+        return f"h-{status}"
+    ratio = worst_ratio(record) or 0.0
+    bucket = 4 if ratio == 0 else min(4, max(0, int(-math.log10(ratio))))
+    return f"h-pass-{bucket}"
+
+
+def heatmap(report: Report):
+    column_keys = sorted(
+        {(r["column"], r["config"]["dtype"]) for r in report.records},
+        key=lambda k: (k[0], k[1]),
+    )
+    several_runs = len(report.runs) > 1  # then the environment tells the columns apart
+    names = [
+        f"{report.columns[c].implementation} {d}"
+        + (f" · {report.columns[c].label}" if several_runs else "")
+        for c, d in column_keys
+    ]
+    by_row: dict[str, dict] = defaultdict(dict)
+    for record in report.records:
+        by_row[layer_config(record)][(record["column"], record["config"]["dtype"])] = record
+    rows = []
+    for name in sorted(by_row):
+        cells = []
+        for key in column_keys:
+            record = by_row[name].get(key)
+            if record is None:
+                cells.append(("h-not-run", f"{name}: not run"))
+                continue
+            ratio = worst_ratio(record)
+            tip = f"{name} · {record['implementation']} {key[1]}: {record['outcome']}"
+            if ratio is not None:
+                tip += f", {ratio:.2g}× tolerance"
+            cells.append((heat_class(record), tip))
+        rows.append((name, cells))
+    return names, rows
+
+
+LOWEST_DECADE, HIGHEST_DECADE = -18, 1  # the lowest bar also holds exact zeros
+BAR = 10  # px per decade
+
+
+def distributions(report: Report) -> list[dict]:
+    groups: dict[str, Counter] = defaultdict(Counter)
+    tolerance: dict[str, float] = {}
+    for record in report.records:
+        if record["outcome"] not in ("passed", "failed"):
+            continue
+        errors = [m.get("max_abs_err") for m in record.get("metrics", {}).values()]
+        errors = [e for e in errors if e is not None]
+        if not errors:
+            continue
+        column = report.columns[record["column"]]
+        name = f"{column.implementation} {record['config']['dtype']} ({column.label})"
+        worst = max(errors)
+        decade = LOWEST_DECADE if worst == 0 else math.floor(math.log10(worst))
+        groups[name][min(HIGHEST_DECADE, max(LOWEST_DECADE, decade))] += 1
+        if "tolerance" in record:
+            tolerance[name] = record["tolerance"]["atol"]
+
+    def x_of(decade: float) -> float:
+        return BAR * (decade - LOWEST_DECADE)
+
+    result = []
+    for name in sorted(groups):
+        counts = groups[name]
+        top = max(counts.values())
+        bars = [
+            {
+                "x": x_of(d),
+                "h": max(1, round(50 * counts[d] / top)),
+                "decade": d,
+                "count": counts[d],
+            }
+            for d in range(LOWEST_DECADE, HIGHEST_DECADE + 1)
+            if counts[d]
+        ]
+        atol = tolerance.get(name)
+        result.append(
+            {
+                "name": name,
+                "bars": bars,
+                "width": x_of(HIGHEST_DECADE + 1),
+                "ticks": [(x_of(d), f"1e{d}") for d in (-15, -10, -5, 0)],
+                "tolerance_x": None if not atol else x_of(math.log10(atol)),
+                "atol": atol,
+            }
+        )
+    return result
+
+
+def render(report: Report, title: str = "Recurrent-layer compatibility report") -> str:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"])
+    )
+    heat_columns, heat_rows = heatmap(report)
+    data = {
+        "records": [compact(r) for r in report.records],
+        "cells": {f"{r}-{c}": cell.records for (r, c), cell in report.cells.items()},
+    }
+    return environment.get_template("report.html.j2").render(
+        title=title,
+        built=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        runs=report.runs,
+        columns=report.columns,
+        rows=report.rows,
+        cell_at=report.cell,
+        severity=SEVERITY,
+        short=SHORT,
+        magnitude=magnitude_class,
+        any_changed=any(cell.changed for cell in report.cells.values()),
+        heat_columns=heat_columns,
+        heat_rows=heat_rows,
+        distributions=distributions(report),
+        data=data,
+    )

@@ -1,0 +1,192 @@
+"""From results files to the compatibility matrix: columns, feature rows, cells, changes.
+
+A column is one implementation in one environment (its package version and device), so several
+runs merged side by side become columns of their own. A row is one value of one feature (mode,
+layers, directions, ...). A cell holds the cases of its column that have its row's value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+# The report's vocabulary, from the results file's outcomes; most severe first.
+STATUS_OF_OUTCOME = {
+    "crashed": "crash",
+    "error": "error",
+    "timeout": "timeout",
+    "failed": "fail",
+    "known-divergence": "known divergence",
+    "passed": "pass",
+    "unsupported": "unsupported",
+    "skipped": "not run",
+}
+SEVERITY = list(STATUS_OF_OUTCOME.values())
+
+# The package whose version identifies what an implementation ran.
+PACKAGE_OF_IMPLEMENTATION = {"numpy": "numpy", "torch": "torch", "jax": "jax", "flax": "flax"}
+
+
+def package_of(implementation: str) -> str:
+    head = implementation.split("-")[0]
+    return "keras" if head == "keras" else PACKAGE_OF_IMPLEMENTATION.get(head, head)
+
+
+def mode_name(config: dict) -> str:
+    return f"RNN {config['nonlinearity']}" if config["mode"] == "RNN" else config["mode"]
+
+
+FEATURES = [
+    ("mode", lambda r: mode_name(r["config"])),
+    ("layers", lambda r: f"{r['config']['num_layers']} layer(s)"),
+    ("directions", lambda r: "bidirectional" if r["config"]["bidirectional"] else "unidirectional"),
+    ("layout", lambda r: "batch_first" if r["config"]["batch_first"] else "seq_first"),
+    ("proj_size", lambda r: "proj_size > 0" if r["config"]["proj_size"] else "proj_size 0"),
+    ("bias", lambda r: "bias" if r["config"]["bias"] else "no bias"),
+    ("initial state", lambda r: f"h0 {r['config']['initial_state']}"),
+    ("dtype", lambda r: r["config"]["dtype"]),
+    ("check", lambda r: r["check"]),
+]
+
+
+def layer_config(record: dict) -> str:
+    """The configuration without implementation or dtype: a heatmap row."""
+    c = record["config"]
+    parts = [
+        mode_name(c),
+        f"L{c['num_layers']}",
+        "bi" if c["bidirectional"] else "uni",
+        "batch_first" if c["batch_first"] else "seq_first",
+    ]
+    if c["mode"] == "LSTM":
+        parts.append(f"proj{c['proj_size']}")
+    parts += ["bias" if c["bias"] else "nobias", "h0" if c["initial_state"] == "given" else "zeros"]
+    return " ".join(parts)
+
+
+def worst_ratio(record: dict) -> float | None:
+    ratios = [
+        t["tolerance_ratio"]
+        for t in record.get("metrics", {}).values()
+        if t.get("tolerance_ratio") is not None
+    ]
+    return max(ratios) if ratios else None
+
+
+@dataclass
+class Column:
+    implementation: str
+    environment: str  # e.g. "torch 2.13.0 · cpu"
+    run: int  # index of the results file it came from
+    label: str = ""
+
+
+@dataclass
+class Cell:
+    records: list[int] = field(default_factory=list)  # indices into Report.records
+    counts: Counter = field(default_factory=Counter)
+    worst: float | None = None
+    changed: bool = False
+
+    @property
+    def status(self) -> str:
+        present = [s for s in SEVERITY if self.counts[s]]
+        shown = [s for s in present if s != "not run"] or present
+        return shown[0] if shown else "not run"
+
+
+@dataclass
+class Report:
+    runs: list[dict]  # environment and run info per results file
+    columns: list[Column]
+    rows: list[tuple[str, str]]
+    cells: dict[tuple[int, int], Cell]  # (row, column) -> cell
+    records: list[dict]  # every record, with "column" added
+
+    def cell(self, row: int, column: int) -> Cell:
+        return self.cells.get((row, column), Cell())
+
+
+def environment_label(document: dict, implementation: str) -> str:
+    environment = document.get("environment", {})
+    package = package_of(implementation)
+    version = environment.get("packages", {}).get(package, "?")
+    return f"{package} {version} · {environment.get('device', '?')}"
+
+
+def build(documents: list[dict], names: list[str] | None = None) -> Report:
+    names = names or [f"run {i + 1}" for i in range(len(documents))]
+    columns: dict[tuple[str, str, int], int] = {}
+    column_list: list[Column] = []
+    records: list[dict] = []
+    labels_seen: dict[tuple[str, str], set[int]] = defaultdict(set)
+
+    for run, document in enumerate(documents):
+        for record in document["records"]:
+            impl = record["implementation"]
+            env = environment_label(document, impl)
+            labels_seen[(impl, env)].add(run)
+            key = (impl, env, run)
+            if key not in columns:
+                columns[key] = len(column_list)
+                column_list.append(Column(impl, env, run))
+            records.append({**record, "column": columns[key], "run": run})
+
+    # One column per (implementation, environment); two runs of the same environment stay apart.
+    for column in column_list:
+        same = labels_seen[(column.implementation, column.environment)]
+        column.label = column.environment + (f" · {names[column.run]}" if len(same) > 1 else "")
+    order = sorted(range(len(column_list)), key=lambda i: (column_list[i].implementation, i))
+    renumber = {old: new for new, old in enumerate(order)}
+    column_list = [column_list[i] for i in order]
+    for record in records:
+        record["column"] = renumber[record["column"]]
+
+    row_values: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        for name, value_of in FEATURES:
+            row_values[name].add(value_of(record))
+    rows = [(name, value) for name, _ in FEATURES for value in sorted(row_values[name])]
+    row_index = {row: i for i, row in enumerate(rows)}
+
+    cells: dict[tuple[int, int], Cell] = {}
+    for index, record in enumerate(records):
+        for name, value_of in FEATURES:
+            cell = cells.setdefault((row_index[(name, value_of(record))], record["column"]), Cell())
+            cell.records.append(index)
+            cell.counts[STATUS_OF_OUTCOME.get(record["outcome"], "error")] += 1
+            ratio = worst_ratio(record)
+            if ratio is not None and record["outcome"] in ("passed", "failed"):
+                cell.worst = ratio if cell.worst is None else max(cell.worst, ratio)
+
+    mark_changes(column_list, rows, cells)
+    runs = [
+        {"name": names[i], "environment": d.get("environment", {}), "run": d.get("run", {})}
+        for i, d in enumerate(documents)
+    ]
+    return Report(runs, column_list, rows, cells, records)
+
+
+def mark_changes(columns: list[Column], rows: list, cells: dict) -> None:
+    """A cell changed when its implementation's previous column shows other counts in that row."""
+    previous: dict[str, int] = {}
+    for c, column in enumerate(columns):
+        before = previous.get(column.implementation)
+        if before is not None:
+            for r in range(len(rows)):
+                now, then = cells.get((r, c)), cells.get((r, before))
+                if (now and now.counts) != (then and then.counts) and (now or then):
+                    cells.setdefault((r, c), Cell()).changed = True
+        previous[column.implementation] = c
+
+
+def magnitude_class(ratio: float | None) -> str:
+    """Colour bucket of an error as a multiple of its tolerance."""
+    if ratio is None:
+        return "m-none"
+    if ratio > 1:
+        return "m-over"
+    if ratio == 0:
+        return "m-exact"
+    return f"m-{min(4, max(0, math.floor(-math.log10(ratio))))}"  # m-2: within 1e-2 x tolerance
