@@ -54,6 +54,7 @@ class CaseResult:
     duration_s: float = 0.0
     divergence: KnownDivergence | None = None
     details: str = ""  # a traceback, for the failure message only
+    outputs: tuple | None = None  # (output, h_n, c_n) as the implementation returned them
 
     def metrics(self) -> dict:
         return {c.name: c.metrics() for c in self.comparisons}
@@ -151,7 +152,8 @@ def run_case(case: Case, runner: Runner = adapters.run) -> CaseResult:
         )
     else:
         outcome, reason = "known-divergence", f"{divergence.reason} ({divergence.link})"
-    return CaseResult(case, outcome, reason, comparisons, duration, divergence)
+    outputs = (output, h_n, c_n)
+    return CaseResult(case, outcome, reason, comparisons, duration, divergence, outputs=outputs)
 
 
 def _failure_reason(comparisons: list[TensorComparison]) -> str:

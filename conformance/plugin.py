@@ -17,9 +17,10 @@ import pytest
 
 import adapters
 
+from . import baseline
 from .cases import DTYPES, MODE_LABELS, Case, all_cases, case_from_id
 from .check import CaseResult, rerun_command
-from .results import ResultsFile
+from .results import ResultsFile, write_json_atomic
 
 RECORD_KEY = "conformance_record"
 NODE_PATTERN = re.compile(r"::test_forward\[(?P<case_id>[^\]]+)\]$")
@@ -47,6 +48,12 @@ def add_options(parser) -> None:
         help="write the HTML compatibility report of this run (needs --results-json)",
     )
     group.addoption(
+        "--save-baseline",
+        metavar="DIR",
+        help="store every case's output, h_n and c_n (and the run's results) in DIR, "
+        "to compare after an upgrade: python -m reports compare OLD_DIR NEW_DIR",
+    )
+    group.addoption(
         "--impl",
         metavar="NAMES",
         help="comma-separated implementations (default: all registered: "
@@ -72,6 +79,12 @@ def selected_cases(config) -> list[Case]:
 
 def attach_record(node, result: CaseResult) -> None:
     node.user_properties.append((RECORD_KEY, json.dumps(result.record(node.nodeid))))
+
+
+def save_to_baseline(config, result: CaseResult) -> None:
+    directory = config.getoption("save_baseline")
+    if directory and result.outputs is not None:
+        baseline.save_arrays(directory, result.case.id, result.outputs)
 
 
 def conclude(result: CaseResult) -> None:
@@ -114,9 +127,10 @@ def _record_without_result(report) -> dict | None:
 
 
 class ResultsPlugin:
-    def __init__(self, path: str, report_path: str | None):
+    def __init__(self, path, report_path: str | None, baseline_copy: Path | None):
         self.results = ResultsFile(path)
         self.report_path = report_path
+        self.baseline_copy = baseline_copy  # the baseline keeps the run's results too
         self.recorded: set[str] = set()
 
     @pytest.hookimpl
@@ -135,6 +149,8 @@ class ResultsPlugin:
     @pytest.hookimpl
     def pytest_sessionfinish(self, session, exitstatus) -> None:
         self.results.close(exitstatus, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        if self.baseline_copy:
+            write_json_atomic(self.baseline_copy, self.results.document())
         if self.report_path:
             from reports import html
             from reports.model import build
@@ -232,14 +248,16 @@ def configure(config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(CaseGroups(), "conformance-case-groups")
     path = config.getoption("results_json")
+    baseline_dir = config.getoption("save_baseline")
     if config.getoption("report_html") and not path:
         raise pytest.UsageError(
             "--report-html needs --results-json PATH (the report is built from it)"
         )
-    if path:
-        config.pluginmanager.register(
-            ResultsPlugin(path, config.getoption("report_html")), "conformance-results"
-        )
+    baseline_run = baseline.new_run_path(baseline_dir) if baseline_dir else None
+    if path or baseline_run:
+        copy = baseline_run if path else None  # without --results-json it is written there
+        plugin = ResultsPlugin(path or baseline_run, config.getoption("report_html"), copy)
+        config.pluginmanager.register(plugin, "conformance-results")
         # `kill` and CI timeouts send SIGTERM: end like Ctrl-C so the file is finalised.
         signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 

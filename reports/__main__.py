@@ -34,7 +34,16 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument(
                 "-o", "--output", required=name == "build", help="output file (default: stdout)"
             )
+    compare_command = commands.add_parser(
+        "compare", help="compare two baselines (pytest conformance --save-baseline DIR)"
+    )
+    compare_command.add_argument("old", help="the baseline before the upgrade")
+    compare_command.add_argument("new", help="the baseline after it")
+    compare_command.add_argument("-o", "--output", help="also write the diff as HTML")
+    compare_command.add_argument("--json", help="also write the changes as JSON")
     args = parser.parse_args(argv)
+    if args.command == "compare":
+        return run_compare(parser, args)
     try:
         documents = [load(path) for path in args.results]
     except (OSError, ValueError) as error:
@@ -52,6 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def run_compare(parser, args) -> int:
+    from . import compare
+
+    try:
+        comparison = compare.compare(args.old, args.new)
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    print(compare.text(comparison))
+    if args.output:
+        Path(args.output).write_text(html.render_diff(comparison), encoding="utf-8")
+        print(f"wrote {args.output}")
+    if args.json:
+        Path(args.json).write_text(compare.to_json(comparison), encoding="utf-8")
+    return 1 if comparison.regressions else 0
 
 
 if __name__ == "__main__":

@@ -148,10 +148,31 @@ def distributions(report: Report) -> list[dict]:
     return result
 
 
-def render(report: Report, title: str = "Recurrent-layer compatibility report") -> str:
-    environment = Environment(
+def templates() -> Environment:
+    return Environment(
         loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"])
     )
+
+
+def render_diff(comparison, title: str = "Recurrent-layer regression check") -> str:
+    from .compare import package_changes, text
+
+    return (
+        templates()
+        .get_template("diff.html.j2")
+        .render(
+            title=title,
+            summary=text(comparison).splitlines()[0],
+            old_dir=str(comparison.old.directory),
+            new_dir=str(comparison.new.directory),
+            packages=package_changes(comparison),
+            changes=comparison.changes,
+        )
+    )
+
+
+def render(report: Report, title: str = "Recurrent-layer compatibility report") -> str:
+    environment = templates()
     heat_columns, heat_rows = heatmap(report)
     data = {
         "records": [compact(r) for r in report.records],
