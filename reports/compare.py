@@ -173,13 +173,21 @@ def package_changes(comparison: Comparison) -> list[tuple[str, str, str]]:
 
 
 def text(comparison: Comparison) -> str:
+    regressed = {c.case_id for c in comparison.regressions}
     lines = [
-        f"compared {comparison.compared} cases: {len(comparison.regressions)} regressions, "
+        f"compared {comparison.compared} cases: {len(comparison.regressions)} regressions "
+        f"(in {len(regressed)} cases), "
         f"{len(comparison.changes) - len(comparison.regressions)} improvements, "
         f"{len(comparison.not_compared)} not compared (on one side only, or skipped)",
     ]
-    for name, before, after in package_changes(comparison):
-        lines.append(f"  {name}: {before} -> {after}")
+    changes = package_changes(comparison)
+    for name, before, after in changes:
+        if "-" not in (before, after):
+            lines.append(f"  {name}: {before} -> {after}")
+    for side, index in (("before", 1), ("after", 2)):
+        absent = [c[0] for c in changes if c[index] == "-"]
+        if absent:
+            lines.append(f"  not installed {side}: {', '.join(absent)}")
     lines += [change.describe() for change in comparison.changes]
     return "\n".join(lines)
 

@@ -66,7 +66,7 @@ def test_unchanged_reruns_compare_clean(reference_baseline, tmp_path):
         completed = compare(reference_baseline, again)
         assert completed.returncode == 0, completed.stdout
         assert completed.stdout.startswith(
-            f"compared {ALL} cases: 0 regressions, 0 improvements, 0 not compared"
+            f"compared {ALL} cases: 0 regressions (in 0 cases), 0 improvements, 0 not compared"
         )
 
 
@@ -108,7 +108,7 @@ def test_partial_and_merged_baselines_compare_case_by_case(reference_baseline, t
     completed = compare(reference_baseline, gru_only)
     assert completed.returncode == 0
     gru = count(["numpy"], ("GRU",))
-    expected = f"compared {gru} cases: 0 regressions, 0 improvements, {ALL - gru} not compared"
+    expected = f"compared {gru} cases: 0 regressions (in 0 cases), 0 improvements, {ALL - gru}"
     assert expected in completed.stdout
     merged = tmp_path / "merged"  # a baseline from two runs, merged by copying
     shutil.copytree(gru_only, merged)
@@ -118,7 +118,7 @@ def test_partial_and_merged_baselines_compare_case_by_case(reference_baseline, t
     completed = compare(reference_baseline, merged)
     assert completed.returncode == 0
     both = gru + count(["numpy", "torch"], ("LSTM",))
-    assert f"compared {both} cases: 0 regressions" in completed.stdout
+    assert f"compared {both} cases: 0 regressions (in 0 cases)" in completed.stdout
 
 
 class Exploit:
