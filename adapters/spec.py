@@ -6,7 +6,7 @@ class) and is validated on construction, so a bad configuration fails before any
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 MODES = ("RNN", "LSTM", "GRU")
 NONLINEARITIES = ("tanh", "relu")
@@ -98,9 +98,6 @@ class Spec:
         return replace(
             self, num_layers=1, input_size=self.layer_input_size(layer), batch_first=True
         )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def direction_suffix(direction: int) -> str:

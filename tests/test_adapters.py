@@ -16,8 +16,8 @@ IMPLEMENTATIONS = list(adapters.IMPLEMENTATIONS)
 
 
 def require(name: str) -> None:
-    if not adapters.IMPLEMENTATIONS[name].is_installed():
-        pytest.skip(f"{name} is not installed here")
+    if reason := adapters.IMPLEMENTATIONS[name].unavailable_reason():
+        pytest.skip(f"{name}: {reason}")
 
 
 def run_supported(name, *args):
