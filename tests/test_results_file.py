@@ -122,3 +122,23 @@ def test_the_results_file_is_readable_by_others_like_any_output(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_framework_that_is_not_installed_is_skipped_and_the_run_passes(tmp_path):
+    completed, document = run_suite(
+        tmp_path, "-n", "2", "--impl", "numpy,torch", "--mode", "GRU",
+        "-p", "tests.meta_plugins.hide_torch",
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    torch = [r for r in document["records"] if r["implementation"] == "torch"]
+    assert torch and all(r["outcome"] == "skipped" for r in torch)
+    assert all("torch not installed (pip install '.[torch]')" in r["reason"] for r in torch)
+    assert all(r["outcome"] == "passed" for r in document["records"] if r not in torch)
+
+
+def test_report_html_needs_the_results_file(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "conformance", "--report-html", str(tmp_path / "r.html")],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert completed.returncode == 4 and "--report-html needs --results-json" in completed.stderr
