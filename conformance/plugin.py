@@ -241,8 +241,13 @@ def _interrupt_on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+CASE_TIMEOUT_S = 300  # one case takes well under a second; a hang must not stall the run
+
+
 def configure(config) -> None:
     selected_cases(config)  # bad option values are usage errors, before collection
+    if config.pluginmanager.hasplugin("timeout") and not config.getoption("timeout"):
+        config.option.timeout = CASE_TIMEOUT_S  # pytest-timeout: the case becomes `timeout`
     if hasattr(config, "workerinput"):  # an xdist worker: the controller owns the file
         return
     if config.pluginmanager.hasplugin("xdist"):

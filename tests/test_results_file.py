@@ -142,3 +142,17 @@ def test_report_html_needs_the_results_file(tmp_path):
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert completed.returncode == 4 and "--report-html needs --results-json" in completed.stderr
+
+
+def test_a_hanging_case_times_out_and_the_rest_runs(tmp_path):
+    pytest.importorskip("pytest_timeout", reason="pytest-timeout not installed (.[suite])")
+    victim = "GRU-L1-uni-seq_first-bias-h0-numpy-float32"
+    completed, document = run_suite(
+        tmp_path, "-n", "2", "--impl", "numpy", "--mode", "GRU", "--dtype", "float32",
+        "--timeout", "3", "-p", "tests.meta_plugins.hang_case", HANG_CASE=victim,
+    )  # fmt: skip
+    assert completed.returncode == 1
+    by_id = {r["case_id"]: r for r in document["records"]}
+    assert by_id[victim]["outcome"] == "timeout"
+    assert len(by_id) == len(all_cases(["numpy"], dtypes=("float32",), mode_labels=("GRU",)))
+    assert all(r["outcome"] == "passed" for i, r in by_id.items() if i != victim)
