@@ -42,21 +42,23 @@ def pack_flat_weights(spec: Spec, params) -> np.ndarray:
     return np.concatenate(matrices + biases)
 
 
-def unpacked_weights(spec: Spec, params):
+def checked_weights(spec: Spec, params):
+    """The flat cuDNN vector and jax's own unpacking of it, which must give back our params."""
     flat = pack_flat_weights(spec, params)
     sizes = (spec.input_size, spec.hidden_size, spec.num_layers, spec.bidirectional)
     expected = rnn.get_num_params_in_lstm(*sizes)
     if flat.size != expected:
         raise RuntimeError(f"packed {flat.size} LSTM weights, jax expects {expected}")
-    w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(jnp.asarray(flat), *sizes)
+    unpacked = rnn.unpack_lstm_weights(jnp.asarray(flat), *sizes)
     for layer in range(spec.num_layers):  # the layout must round-trip, or our packing is wrong
         for d in range(spec.num_directions):
             ours = layer_weights(spec, params, layer, d, np.float32)
             p = layer * spec.num_directions + d
-            for theirs, mine in ((w_ih, ours.w_ih), (w_hh, ours.w_hh), (b_ih, ours.b_ih)):
-                if not np.array_equal(np.asarray(theirs[p]), mine):
+            mine = (ours.w_ih, ours.w_hh, ours.b_ih, ours.b_hh)
+            for theirs, expected_part in zip(unpacked, mine):
+                if not np.array_equal(np.asarray(theirs[p]), expected_part):
                     raise RuntimeError(f"jax unpacks pseudo-layer {p} differently from our packing")
-    return w_ih, w_hh, b_ih, b_hh
+    return flat, unpacked
 
 
 def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
@@ -88,16 +90,13 @@ def run_with(cudnn: bool, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
     )
     arrays = [jnp.asarray(a) for a in (batch_major, h0, c0)]
     seq_lengths = jnp.full((batch,), batch_major.shape[1], dtype=jnp.int32)
+    flat, unpacked = checked_weights(spec, params)
     if cudnn:
-        unpacked_weights(spec, params)  # the same layout check as on the CPU
-        flat = jnp.asarray(pack_flat_weights(spec, params))
         arrays, flat, seq_lengths = jax.device_put((arrays, flat, seq_lengths), device)
         output, h_n, c_n = rnn.lstm(
             *arrays, flat, seq_lengths, precision=jax.lax.Precision.HIGHEST, **sizes
         )
     else:
-        output, h_n, c_n = rnn.lstm_ref(
-            *arrays, *unpacked_weights(spec, params), seq_lengths=seq_lengths, **sizes
-        )
+        output, h_n, c_n = rnn.lstm_ref(*arrays, *unpacked, seq_lengths=seq_lengths, **sizes)
     output = np.swapaxes(np.asarray(output), 0, 1)
     return from_time_major(output, spec.batch_first), np.asarray(h_n), np.asarray(c_n)
