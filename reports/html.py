@@ -9,7 +9,16 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from .model import SEVERITY, STATUS_OF_OUTCOME, Report, layer_config, magnitude_class, worst_ratio
+from .model import (
+    SEVERITY,
+    STATUS_OF_OUTCOME,
+    Report,
+    decades_under_tolerance,
+    layer_config,
+    magnitude_class,
+    worst_metric,
+    worst_ratio,
+)
 
 SHORT = {
     "crash": "crash",
@@ -59,9 +68,7 @@ def heat_class(record: dict) -> str:
     status = STATUS_OF_OUTCOME.get(record["outcome"], "error").replace(" ", "-")
     if status != "pass":
         return f"h-{status}"
-    ratio = worst_ratio(record) or 0.0
-    bucket = 4 if ratio == 0 else min(4, max(0, int(-math.log10(ratio))))
-    return f"h-pass-{bucket}"
+    return f"h-pass-{decades_under_tolerance(worst_ratio(record) or 0.0)}"
 
 
 def heatmap(report: Report):
@@ -105,13 +112,11 @@ def distributions(report: Report) -> list[dict]:
     for record in report.records:
         if record["outcome"] not in ("passed", "failed"):
             continue
-        errors = [m.get("max_abs_err") for m in record.get("metrics", {}).values()]
-        errors = [e for e in errors if e is not None]
-        if not errors:
+        worst = worst_metric(record, "max_abs_err")
+        if worst is None:
             continue
         column = report.columns[record["column"]]
         name = f"{column.implementation} {record['config']['dtype']} ({column.label})"
-        worst = max(errors)
         decade = LOWEST_DECADE if worst == 0 else math.floor(math.log10(worst))
         groups[name][min(HIGHEST_DECADE, max(LOWEST_DECADE, decade))] += 1
         if "tolerance" in record:

@@ -65,13 +65,14 @@ def layer_config(record: dict) -> str:
     return " ".join(parts)
 
 
+def worst_metric(record: dict, metric: str) -> float | None:
+    """The largest `metric` (max_abs_err, tolerance_ratio, ...) over a record's tensors."""
+    values = [t[metric] for t in record.get("metrics", {}).values() if t.get(metric) is not None]
+    return max(values) if values else None
+
+
 def worst_ratio(record: dict) -> float | None:
-    ratios = [
-        t["tolerance_ratio"]
-        for t in record.get("metrics", {}).values()
-        if t.get("tolerance_ratio") is not None
-    ]
-    return max(ratios) if ratios else None
+    return worst_metric(record, "tolerance_ratio")
 
 
 @dataclass
@@ -181,12 +182,17 @@ def mark_changes(columns: list[Column], rows: list, cells: dict) -> None:
         previous[column.implementation] = c
 
 
+def decades_under_tolerance(ratio: float) -> int:
+    """0 to 4: how many decades below its tolerance an error is (4 for 1e-4x or less, and 0)."""
+    return 4 if ratio == 0 else min(4, max(0, math.floor(-math.log10(ratio))))
+
+
 def magnitude_class(ratio: float | None) -> str:
-    """Colour bucket of an error as a multiple of its tolerance."""
+    """Colour bucket of an error as a multiple of its tolerance (m-2: within 1e-2x of it)."""
     if ratio is None:
         return "m-none"
     if ratio > 1:
         return "m-over"
     if ratio == 0:
         return "m-exact"
-    return f"m-{min(4, max(0, math.floor(-math.log10(ratio))))}"  # m-2: within 1e-2 x tolerance
+    return f"m-{decades_under_tolerance(ratio)}"

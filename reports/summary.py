@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from .model import worst_metric
+
 MAX_PROBLEMS_SHOWN = 20
 OUTCOME_ORDER = (
     "passed", "failed", "unsupported", "known-divergence", "error", "crashed", "timeout", "skipped",
@@ -12,13 +14,8 @@ OUTCOME_ORDER = (
 
 def worst(records: list[dict], metric: str) -> float | None:
     """Worst value over the cases that agree: a known divergence's error is not precision."""
-    values = [
-        tensor[metric]
-        for record in records
-        if record["outcome"] == "passed"
-        for tensor in record.get("metrics", {}).values()
-        if tensor.get(metric) is not None
-    ]
+    values = [worst_metric(r, metric) for r in records if r["outcome"] == "passed"]
+    values = [v for v in values if v is not None]
     return max(values) if values else None
 
 
