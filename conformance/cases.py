@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -122,11 +123,18 @@ def all_cases(
     return cases
 
 
+@lru_cache(maxsize=1)
+def cases_by_id() -> dict[str, Case]:
+    """Every case of every registered implementation, by id (built once)."""
+    return {case.id: case for case in all_cases()}
+
+
 def case_from_id(case_id: str) -> Case:
-    for case in all_cases():
-        if case.id == case_id:
-            return case
-    raise ValueError(f"no case with id {case_id!r}; ids look like {all_cases()[0].id!r}")
+    try:
+        return cases_by_id()[case_id]
+    except KeyError:
+        example = next(iter(cases_by_id()))
+        raise ValueError(f"no case with id {case_id!r}; ids look like {example!r}") from None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import pytest
 import adapters
 
 from . import baseline
-from .cases import DTYPES, MODE_LABELS, Case, all_cases, case_from_id
+from .cases import DTYPES, MODE_LABELS, Case, all_cases, case_from_id, cases_by_id
 from .check import CaseResult, rerun_command
 from .results import ResultsFile, write_json_atomic
 
@@ -194,7 +194,8 @@ class CaseGroups:
 
     def __init__(self):
         self.group_of = {
-            case.id: f"{case.implementation}:{case.mode_label}" for case in all_cases()
+            case_id: f"{case.implementation}:{case.mode_label}"
+            for case_id, case in cases_by_id().items()
         }
 
     @pytest.hookimpl
