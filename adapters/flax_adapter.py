@@ -36,14 +36,13 @@ def linen_cell_params(spec: Spec, w: LayerWeights) -> dict:
         return params
     if spec.mode == "GRU":
         r, z, n = gates["r"], gates["z"], gates["n"]
-        zeros = np.zeros_like(n.folded_bias)
         return {
             "ir": {"kernel": r.w_ih.T, "bias": r.folded_bias},
             "iz": {"kernel": z.w_ih.T, "bias": z.folded_bias},
-            "in": {"kernel": n.w_ih.T, "bias": zeros if n.b_ih is None else n.b_ih},
+            "in": {"kernel": n.w_ih.T, "bias": n.input_bias},
             "hr": {"kernel": r.w_hh.T},
             "hz": {"kernel": z.w_hh.T},
-            "hn": {"kernel": n.w_hh.T, "bias": zeros if n.b_hh is None else n.b_hh},
+            "hn": {"kernel": n.w_hh.T, "bias": n.recurrent_bias},
         }
     return {"i": {"kernel": w.w_ih.T, "bias": w.folded_bias}, "h": {"kernel": w.w_hh.T}}
 
@@ -87,14 +86,19 @@ def check_supported(name: str, spec: Spec) -> None:
         )
 
 
-def carry_of(spec: Spec, state: tuple):
-    """Flax's carry for one direction: (c, h) for LSTM cells, h otherwise."""
-    h, c = state
-    return (c, h) if spec.has_cell_state else h
+def initial_carry(spec: Spec, initial):
+    """Flax's carry for one layer: (c, h) per direction for LSTM cells, h otherwise; a pair for
+    Bidirectional; None leaves the cells' own zero default."""
+    if initial is None:
+        return None
+    carries = [(c, h) if spec.has_cell_state else h for h, c in initial]
+    return tuple(carries) if spec.bidirectional else carries[0]
 
 
-def state_of(spec: Spec, carry) -> tuple:
-    return (carry[1], carry[0]) if spec.has_cell_state else (carry, None)
+def final_states(spec: Spec, final) -> list[tuple]:
+    """(h, c) per direction from Flax's final carry."""
+    finals = final if spec.bidirectional else (final,)
+    return [(f[1], f[0]) if spec.has_cell_state else (f, None) for f in finals]
 
 
 def run_with(name: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
@@ -107,16 +111,12 @@ def run_with(name: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
             linen_cell_params(spec, layer_weights(spec, params, layer, d, x.dtype))
             for d in range(spec.num_directions)
         ]
-        carries = None if initial is None else [carry_of(spec, s) for s in initial]
         if spec.bidirectional:
             tree = {"forward_rnn": {"cell": cells[0]}, "backward_rnn": {"cell": cells[1]}}
-            carry = None if carries is None else tuple(carries)
         else:
             tree = {"cell": cells[0]}
-            carry = None if carries is None else carries[0]
-        final, outputs = apply(tree, inputs, carry)
-        finals = final if spec.bidirectional else (final,)
-        return outputs, [state_of(spec, f) for f in finals]
+        final, outputs = apply(tree, inputs, initial_carry(spec, initial))
+        return outputs, final_states(spec, final)
 
     with precision_scope(name, x.dtype):
         return run_stacked(spec, x, h0, c0, run_layer)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from .flax_adapter import carry_of, check_supported, linen_cell_params, state_of
+from .flax_adapter import check_supported, final_states, initial_carry, linen_cell_params
 from .jax_common import precision_scope
 from .layout import LayerWeights, gate_blocks, layer_weights, run_stacked
 from .spec import Spec
@@ -33,11 +33,10 @@ def nnx_cell_params(name: str, spec: Spec, w: LayerWeights, cell) -> dict:
         return per_gate
     if spec.mode == "GRU":
         r, z, n = gate_blocks("GRU", w).values()
-        b_in = np.zeros_like(n.folded_bias) if n.b_ih is None else n.b_ih
         params = {
             "dense_i": {
                 "kernel": w.w_ih.T,
-                "bias": np.concatenate([r.folded_bias, z.folded_bias, b_in]),
+                "bias": np.concatenate([r.folded_bias, z.folded_bias, n.input_bias]),
             },
             "dense_h": {"kernel": w.w_hh.T},
         }
@@ -107,13 +106,8 @@ def run_with(name: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
         for d, cell in enumerate(cells):
             w = layer_weights(spec, params, layer, d, x.dtype)
             assign(cell, nnx_cell_params(name, spec, w, cell))
-        carry = None
-        if initial is not None:
-            carries = [carry_of(spec, s) for s in initial]
-            carry = tuple(carries) if spec.bidirectional else carries[0]
-        final, outputs = apply(nnx.state(model), inputs, carry)
-        finals = final if spec.bidirectional else (final,)
-        return outputs, [state_of(spec, f) for f in finals]
+        final, outputs = apply(nnx.state(model), inputs, initial_carry(spec, initial))
+        return outputs, final_states(spec, final)
 
     with precision_scope(name, x.dtype):
         return run_stacked(spec, x, h0, c0, run_layer)

@@ -28,11 +28,19 @@ class GateBlock:
     b_hh: np.ndarray | None
 
     @property
+    def input_bias(self) -> np.ndarray:
+        """b_ih, or zeros without bias (for frameworks whose bias cannot be switched off)."""
+        return np.zeros(self.w_ih.shape[0], self.w_ih.dtype) if self.b_ih is None else self.b_ih
+
+    @property
+    def recurrent_bias(self) -> np.ndarray:
+        """b_hh, or zeros without bias."""
+        return np.zeros(self.w_hh.shape[0], self.w_hh.dtype) if self.b_hh is None else self.b_hh
+
+    @property
     def folded_bias(self) -> np.ndarray:
         """b_ih + b_hh: the single bias of frameworks that keep one (zeros without bias)."""
-        if self.b_ih is None:
-            return np.zeros(self.w_ih.shape[0], dtype=self.w_ih.dtype)
-        return self.b_ih + self.b_hh
+        return self.input_bias + self.recurrent_bias
 
 
 @dataclass(frozen=True)
