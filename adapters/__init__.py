@@ -4,7 +4,7 @@
     params = adapters.init_params(spec, seed=0)
     out, h_n, c_n = adapters.run("torch", spec, params, x)
 
-See CONTRACT.md (the public API) and README.md.
+The API is documented in docs/API.md.
 """
 
 from __future__ import annotations
@@ -16,18 +16,22 @@ import numpy as np
 from .errors import NotInstalled, Unsupported
 from .params import init_params, validate_inputs, validate_params
 from .registry import IMPLEMENTATIONS, Implementation
+from .request import Request, Setting, Tensors, as_tuple
 from .spec import Spec, param_shapes
 
 __all__ = [
     "IMPLEMENTATIONS",
     "Implementation",
     "NotInstalled",
+    "Request",
+    "Setting",
     "Spec",
     "Unsupported",
     "available",
     "init_params",
     "param_shapes",
     "run",
+    "run_request",
 ]
 
 
@@ -49,18 +53,29 @@ def run(
     x: np.ndarray,
     h0: np.ndarray | None = None,
     c0: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Run implementation `name`; returns (output, h_n, c_n) as NumPy arrays in x.dtype.
 
-    Arguments are validated before any framework is imported. Raises `Unsupported` when the
-    implementation cannot express `spec` or `x.dtype`, `NotInstalled` when it is not installed.
+    `lengths` (one int per batch row, or None for full length) gives variable-length sequences
+    with PyTorch's packed-sequence semantics. Arguments are validated before any framework is
+    imported. Raises `Unsupported` when the implementation cannot express the setting,
+    `NotInstalled` when it is not installed.
     """
+    return as_tuple(run_request(name, Request(spec, params, x, h0, c0, lengths)))
+
+
+def run_request(name: str, request: Request) -> Tensors:
+    """Run implementation `name` on `request`; returns its named tensors (output, h_n, c_n)."""
     impl = implementation(name)
-    if not isinstance(spec, Spec):
-        raise TypeError(f"spec must be an adapters.Spec, got {type(spec).__name__}")
-    validate_params(spec, params)
-    validate_inputs(spec, x, h0, c0)
+    if not isinstance(request, Request):
+        raise TypeError(f"request must be an adapters.Request, got {type(request).__name__}")
+    if not isinstance(request.spec, Spec):
+        raise TypeError(f"spec must be an adapters.Spec, got {type(request.spec).__name__}")
+    validate_params(request.spec, request.params)
+    validate_inputs(request.spec, request.x, request.h0, request.c0, request.lengths)
+    if reason := impl.unsupported_reason(request.setting):
+        raise Unsupported(reason)
     if reason := impl.unavailable_reason():
         raise NotInstalled(f"{name}: {reason}")
-    output, h_n, c_n = impl.load()(spec, params, x, h0, c0)
-    return output, h_n, c_n
+    return impl.load()(request)

@@ -4,7 +4,8 @@ linen cells keep one Dense per gate in (in, out) layout. LSTMCell / OptimizedLST
 kernels without bias, hidden kernels with bias, so b_ih + b_hh is folded into the hidden bias.
 GRUCell keeps PyTorch's reset-after form: ir/iz biases get b_i + b_h, `in` gets b_in and `hn` b_hn.
 SimpleCell: one bias (b_ih + b_hh); relu through activation_fn. Flax cells have no bias switch:
-bias=False is expressed exactly by zero biases. No projection: proj_size is Unsupported.
+bias=False is expressed exactly by zero biases. No projection: proj_size cannot be expressed
+(declared in the registry). Variable lengths are nn.RNN's own `seq_lengths`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from functools import lru_cache
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from .errors import Unsupported
 from .jax_common import precision_scope
 from .layout import LayerWeights, gate_blocks, layer_weights, run_stacked
+from .request import Request, Tensors
 from .spec import Spec
 
 LSTM_CELLS = {"flax": nn.LSTMCell, "flax-optimized": nn.OptimizedLSTMCell}
@@ -70,20 +70,14 @@ def compiled_layer(name: str, spec: Spec, dtype_name: str):
     else:
         module = nn.RNN(make_cell(name, spec, dtype), return_carry=True)
 
-    def apply(params, x, carry):
-        return module.apply({"params": params}, x, initial_carry=carry)
+    def apply(params, x, carry, seq_lengths):
+        return module.apply({"params": params}, x, initial_carry=carry, seq_lengths=seq_lengths)
 
     return jax.jit(apply)
 
 
-def check_supported(name: str, spec: Spec) -> None:
-    if spec.proj_size:
-        raise Unsupported("Flax recurrent cells have no output projection (proj_size)")
-    if name == "flax-optimized" and spec.mode != "LSTM":
-        raise Unsupported(
-            f"OptimizedLSTMCell is an LSTM cell; {spec.mode} is checked by the 'flax' "
-            "implementation"
-        )
+def seq_lengths(request: Request):
+    return None if request.lengths is None else jnp.asarray(request.lengths, dtype=jnp.int32)
 
 
 def initial_carry(spec: Spec, initial):
@@ -101,30 +95,31 @@ def final_states(spec: Spec, final) -> list[tuple]:
     return [(f[1], f[0]) if spec.has_cell_state else (f, None) for f in finals]
 
 
-def run_with(name: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    check_supported(name, spec)
+def run_with(name: str, request: Request) -> Tensors:
+    spec, params, dtype = request.spec, request.params, request.dtype
+    lengths = seq_lengths(request)
 
     def run_layer(layer, inputs, initial):
         structure = replace(spec.one_layer(layer), bias=True)  # bias=False is zeros: same program
-        apply = compiled_layer(name, structure, str(x.dtype))
+        apply = compiled_layer(name, structure, str(dtype))
         cells = [
-            linen_cell_params(spec, layer_weights(spec, params, layer, d, x.dtype))
+            linen_cell_params(spec, layer_weights(spec, params, layer, d, dtype))
             for d in range(spec.num_directions)
         ]
         if spec.bidirectional:
             tree = {"forward_rnn": {"cell": cells[0]}, "backward_rnn": {"cell": cells[1]}}
         else:
             tree = {"cell": cells[0]}
-        final, outputs = apply(tree, inputs, initial_carry(spec, initial))
+        final, outputs = apply(tree, inputs, initial_carry(spec, initial), lengths)
         return outputs, final_states(spec, final)
 
-    with precision_scope(name, x.dtype):
-        return run_stacked(spec, x, h0, c0, run_layer)
+    with precision_scope(name, dtype):
+        return run_stacked(request, run_layer)
 
 
-def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    return run_with("flax", spec, params, x, h0, c0)
+def run(request: Request) -> Tensors:
+    return run_with("flax", request)
 
 
-def run_optimized(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    return run_with("flax-optimized", spec, params, x, h0, c0)
+def run_optimized(request: Request) -> Tensors:
+    return run_with("flax-optimized", request)

@@ -17,9 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from .flax_adapter import check_supported, final_states, initial_carry, linen_cell_params
+from .flax_adapter import final_states, initial_carry, linen_cell_params, seq_lengths
 from .jax_common import precision_scope
 from .layout import LayerWeights, gate_blocks, layer_weights, run_stacked
+from .request import Request, Tensors
 from .spec import Spec
 
 LSTM_CELLS = {"flax-nnx": nnx.LSTMCell, "flax-nnx-optimized": nnx.OptimizedLSTMCell}
@@ -82,8 +83,8 @@ def compiled_layer(name: str, spec: Spec, dtype_name: str):
     graphdef, _ = nnx.split(model)
 
     @jax.jit
-    def apply(state, x, carry):
-        return nnx.merge(graphdef, state)(x, initial_carry=carry)
+    def apply(state, x, carry, seq_lengths):
+        return nnx.merge(graphdef, state)(x, initial_carry=carry, seq_lengths=seq_lengths)
 
     return model, cells, apply
 
@@ -97,25 +98,26 @@ def assign(module, tree: dict) -> None:
             target.value = jnp.asarray(value)
 
 
-def run_with(name: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    check_supported(name.replace("flax-nnx", "flax"), spec)
+def run_with(name: str, request: Request) -> Tensors:
+    spec, params, dtype = request.spec, request.params, request.dtype
+    lengths = seq_lengths(request)
 
     def run_layer(layer, inputs, initial):
         structure = replace(spec.one_layer(layer), bias=True)  # bias=False is zeros: same program
-        model, cells, apply = compiled_layer(name, structure, str(x.dtype))
+        model, cells, apply = compiled_layer(name, structure, str(dtype))
         for d, cell in enumerate(cells):
-            w = layer_weights(spec, params, layer, d, x.dtype)
+            w = layer_weights(spec, params, layer, d, dtype)
             assign(cell, nnx_cell_params(name, spec, w, cell))
-        final, outputs = apply(nnx.state(model), inputs, initial_carry(spec, initial))
+        final, outputs = apply(nnx.state(model), inputs, initial_carry(spec, initial), lengths)
         return outputs, final_states(spec, final)
 
-    with precision_scope(name, x.dtype):
-        return run_stacked(spec, x, h0, c0, run_layer)
+    with precision_scope(name, dtype):
+        return run_stacked(request, run_layer)
 
 
-def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    return run_with("flax-nnx", spec, params, x, h0, c0)
+def run(request: Request) -> Tensors:
+    return run_with("flax-nnx", request)
 
 
-def run_optimized(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    return run_with("flax-nnx-optimized", spec, params, x, h0, c0)
+def run_optimized(request: Request) -> Tensors:
+    return run_with("flax-nnx-optimized", request)

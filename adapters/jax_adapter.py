@@ -3,8 +3,9 @@
 Its weights come as one flat vector in cuDNN's layout (what `jax.experimental.rnn.lstm` takes on
 GPU); the adapter packs that vector from the canonical params and checks it with the library's own
 `unpack_lstm_weights` instead of assuming the layout. lstm_ref is LSTM only, float32 only, with
-both biases always present and no projection: everything else is Unsupported. `jax-cuda` passes
-precision=HIGHEST: float32 is judged by float32's tolerance, and the default lets cuDNN use TF32.
+both biases always present and no projection (declared in the registry). Variable lengths are its
+own `seq_lengths`. `jax-cuda` passes precision=HIGHEST: float32 is judged by float32's tolerance,
+and the default lets cuDNN use TF32.
 """
 
 from __future__ import annotations
@@ -14,20 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import rnn
 
-from .errors import NotInstalled, Unsupported
-from .layout import from_time_major, layer_weights, to_time_major
+from .errors import NotInstalled
+from .layout import layer_weights
+from .request import Request, Tensors, named
 from .spec import Spec
-
-
-def check_supported(spec: Spec, dtype: np.dtype) -> None:
-    if spec.mode != "LSTM":
-        raise Unsupported(f"jax.experimental.rnn has only an LSTM, no {spec.mode}")
-    if spec.proj_size:
-        raise Unsupported("jax.experimental.rnn's LSTM has no projection (proj_size)")
-    if not spec.bias:
-        raise Unsupported("jax.experimental.rnn's LSTM always has b_ih and b_hh (no bias=False)")
-    if dtype != np.float32:
-        raise Unsupported(f"jax.experimental.rnn runs float32 only, not {dtype}")
 
 
 def pack_flat_weights(spec: Spec, params) -> np.ndarray:
@@ -61,26 +52,26 @@ def checked_weights(spec: Spec, params):
     return flat, unpacked
 
 
-def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    return run_with(False, spec, params, x, h0, c0)
+def run(request: Request) -> Tensors:
+    return run_with(False, request)
 
 
-def run_cuda(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    return run_with(True, spec, params, x, h0, c0)
+def run_cuda(request: Request) -> Tensors:
+    return run_with(True, request)
 
 
-def run_with(cudnn: bool, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    check_supported(spec, x.dtype)
+def run_with(cudnn: bool, request: Request) -> Tensors:
+    spec, params = request.spec, request.params
     if cudnn:
         try:
             device = jax.devices("gpu")[0]
         except RuntimeError as error:
             raise NotInstalled(f"jax-cuda: jax sees no GPU ({error})") from error
-    batch_major = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)  # batch-first API
-    rows, batch = spec.num_layers * spec.num_directions, batch_major.shape[0]
+    batch_major = request.batch_major_x().astype(np.float32)  # the API is batch-first
+    rows, batch, seq_len = spec.num_layers * spec.num_directions, request.batch, request.seq_len
     zeros = np.zeros((rows, batch, spec.hidden_size), np.float32)
-    h0 = zeros if h0 is None else h0.astype(np.float32)
-    c0 = zeros if c0 is None else c0.astype(np.float32)
+    h0 = zeros if request.h0 is None else request.h0.astype(np.float32)
+    c0 = zeros if request.c0 is None else request.c0.astype(np.float32)
     sizes = dict(
         input_size=spec.input_size,
         hidden_size=spec.hidden_size,
@@ -89,7 +80,8 @@ def run_with(cudnn: bool, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
         bidirectional=spec.bidirectional,
     )
     arrays = [jnp.asarray(a) for a in (batch_major, h0, c0)]
-    seq_lengths = jnp.full((batch,), batch_major.shape[1], dtype=jnp.int32)
+    lengths = np.full(batch, seq_len) if request.lengths is None else request.lengths
+    seq_lengths = jnp.asarray(lengths, dtype=jnp.int32)
     flat, unpacked = checked_weights(spec, params)
     if cudnn:
         arrays, flat, seq_lengths = jax.device_put((arrays, flat, seq_lengths), device)
@@ -98,5 +90,6 @@ def run_with(cudnn: bool, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
         )
     else:
         output, h_n, c_n = rnn.lstm_ref(*arrays, *unpacked, seq_lengths=seq_lengths, **sizes)
-    output = np.swapaxes(np.asarray(output), 0, 1)
-    return from_time_major(output, spec.batch_first), np.asarray(h_n), np.asarray(c_n)
+    output = np.asarray(output)
+    output = output if spec.batch_first else np.swapaxes(output, 0, 1)
+    return named(spec, output, np.asarray(h_n), np.asarray(c_n))

@@ -2,8 +2,10 @@
 
 Keras has no num_layers, batch_first or proj_size: layers are stacked with return_sequences,
 two directions use Bidirectional(merge_mode="concat"), time-major inputs are transposed, and
-proj_size > 0 is Unsupported (no Keras recurrent layer projects its hidden state). The backend is
-fixed per process by KERAS_BACKEND; `keras_backends.py` decides where each backend runs.
+proj_size > 0 cannot be expressed (no Keras recurrent layer projects its hidden state; declared in
+the registry). Variable lengths are Keras's own masking: a boolean (batch, time) mask passed to
+every layer's call. The backend is fixed per process by KERAS_BACKEND; `keras_backends.py`
+decides where each backend runs.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import Unsupported
 from .layout import LayerWeights, layer_weights, reorder_gates, run_stacked
+from .request import Request, Tensors
 from .spec import Spec
 
 GRU_GATE_ORDER = "zrn"  # Keras: update, reset, candidate
-DTYPES = ("float32", "float64")
 
 
 def import_keras(backend: str):
@@ -91,68 +92,74 @@ def precision_scope(backend: str, dtype: str):
     return contextlib.nullcontext()
 
 
-def run(backend: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    if spec.proj_size:
-        raise Unsupported(
-            "Keras recurrent layers have no output projection: proj_size > 0 (LSTM with "
-            "weight_hr) cannot be expressed"
-        )
-    dtype = str(x.dtype)
-    if dtype not in DTYPES:
-        raise Unsupported(f"keras adapter runs {DTYPES}, not {dtype}")
+def run(backend: str, request: Request) -> Tensors:
+    dtype = str(request.dtype)
     keras = import_keras(backend)
     with precision_scope(backend, dtype):
-        return _run_layers(keras, spec, params, x, h0, c0)
+        return _run_layers(keras, request)
 
 
 @lru_cache(maxsize=256)
 def built_layer(backend: str, layer_spec: Spec, dtype: str, input_shape: tuple):
     """A built Keras layer for one stacked layer, and how to call it; cached by structure.
 
-    On JAX the call is jitted through `stateless_call`, as Keras itself runs JAX models
-    (model.predict, fit): eager JAX would recompile the time loop on every call. TensorFlow and
-    PyTorch run eagerly (measured: tf.function's tracing cost more than it saved here).
+    As Keras itself runs models in model.predict and fit: on TensorFlow the call is a
+    tf.function (traced once per structure; the weights are variables it reads, so new weights
+    need no retracing), on JAX it is jitted through `stateless_call` (eager JAX would recompile
+    the time loop on every call). PyTorch runs eagerly, as Keras runs it.
     """
     keras = import_keras(backend)
     layer = make_layer(keras, layer_spec, dtype)
     layer.build(input_shape)
-    if backend != "jax":
-        return layer, lambda x, initial_state: layer(x, initial_state=initial_state)
+    if backend == "torch":
+        return layer, lambda x, initial_state, mask: layer(
+            x, initial_state=initial_state, mask=mask
+        )
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function
+        def graph(x, initial_state, mask):
+            return layer(x, initial_state=initial_state, mask=mask)
+
+        return layer, graph
 
     import jax
 
     @jax.jit
-    def stateless(trainable, non_trainable, x, initial_state):
-        outputs, _ = layer.stateless_call(trainable, non_trainable, x, initial_state=initial_state)
+    def stateless(trainable, non_trainable, x, initial_state, mask):
+        outputs, _ = layer.stateless_call(
+            trainable, non_trainable, x, initial_state=initial_state, mask=mask
+        )
         return outputs
 
-    def call(x, initial_state):
+    def call(x, initial_state, mask):
         trainable = [v.value for v in layer.trainable_variables]
         non_trainable = [v.value for v in layer.non_trainable_variables]
-        return stateless(trainable, non_trainable, x, initial_state)
+        return stateless(trainable, non_trainable, x, initial_state, mask)
 
     return layer, call
 
 
-def _run_layers(keras, spec: Spec, params, x: np.ndarray, h0, c0):
-    dtype = str(x.dtype)
+def _run_layers(keras, request: Request) -> Tensors:
+    spec, params = request.spec, request.params
+    dtype = str(request.dtype)
     backend = keras.backend.backend()
+    mask = None if request.lengths is None else np.ascontiguousarray(request.valid_steps().T)
 
     def run_layer(layer_index, inputs, initial):
-        layer, call = built_layer(backend, spec.one_layer(layer_index), dtype, inputs.shape)
+        layer, call = built_layer(backend, spec.one_layer(layer_index), dtype, tuple(inputs.shape))
         for direction, cell in enumerate(direction_cells(layer, spec)):
-            w = layer_weights(spec, params, layer_index, direction, x.dtype)
+            w = layer_weights(spec, params, layer_index, direction, request.dtype)
             cell.set_weights(keras_weights(spec, w))
         initial_state = None
         if initial is not None:  # Keras: [h, c] per direction, forward first
             initial_state = [
                 a for h, c in initial for a in ((h, c) if spec.has_cell_state else (h,))
             ]
-        output, *states = call(inputs, initial_state)
-        states = [keras.ops.convert_to_numpy(s) for s in states]
+        output, *states = call(inputs, initial_state, mask)
         n = len(states) // spec.num_directions  # (h,) or (h, c) per direction
         groups = [states[d * n : (d + 1) * n] for d in range(spec.num_directions)]
-        finals = [(g[0], g[1] if spec.has_cell_state else None) for g in groups]
-        return keras.ops.convert_to_numpy(output), finals
+        return output, [(g[0], g[1] if spec.has_cell_state else None) for g in groups]
 
-    return run_stacked(spec, x, h0, c0, run_layer)
+    return run_stacked(request, run_layer, keras.ops.convert_to_numpy)

@@ -10,12 +10,15 @@ traceback. Nothing ever falls back to another backend.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import multiprocessing
 import sys
 import traceback
+from dataclasses import replace
 
 from .errors import Unsupported
 from .keras_adapter import run as run_in_process
+from .request import Request, Tensors
 
 _servers: dict[str, tuple] = {}
 
@@ -39,12 +42,35 @@ def serve(connection, backend: str) -> None:
         except EOFError:
             return
         try:
-            connection.send(("ok", run_in_process(backend, *request)))
+            connection.send(("ok", run_in_process(backend, request)))
         except Unsupported as unsupported:
             connection.send(("unsupported", str(unsupported)))
         except Exception as error:
             summary = "".join(traceback.format_exception_only(type(error), error)).strip()
             connection.send(("error", summary, traceback.format_exc()))
+
+
+@contextlib.contextmanager
+def main_module_hidden():
+    """Start a spawned child without telling it where the parent's __main__ is.
+
+    spawn re-imports the parent's main script in the child to find pickled functions there; a
+    user's script or notebook without `if __name__ == "__main__":` would then run again in the
+    child and fail with multiprocessing's bootstrapping error. The child runs `serve` from this
+    module and needs nothing from __main__.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 def _server(backend: str):
@@ -54,13 +80,14 @@ def _server(backend: str):
         process = context.Process(
             target=serve, args=(child, backend), name=f"keras-{backend}", daemon=True
         )
-        process.start()
+        with main_module_hidden():
+            process.start()
         child.close()
         _servers[backend] = (parent, process)
     return _servers[backend]
 
 
-def run_in_child(backend: str, *request):
+def run_in_child(backend: str, request: Request) -> Tensors:
     connection, process = _server(backend)
     try:
         connection.send(request)
@@ -80,22 +107,22 @@ def run_in_child(backend: str, *request):
     )
 
 
-def run_on(backend: str, spec, params, x, h0=None, c0=None):
+def run_on(backend: str, request: Request) -> Tensors:
     if runs_here(backend):
-        return run_in_process(backend, spec, params, x, h0, c0)
-    return run_in_child(backend, spec, dict(params), x, h0, c0)
+        return run_in_process(backend, request)
+    return run_in_child(backend, replace(request, params=dict(request.params)))  # picklable
 
 
-def run_tensorflow(spec, params, x, h0=None, c0=None):
-    return run_on("tensorflow", spec, params, x, h0, c0)
+def run_tensorflow(request: Request) -> Tensors:
+    return run_on("tensorflow", request)
 
 
-def run_jax(spec, params, x, h0=None, c0=None):
-    return run_on("jax", spec, params, x, h0, c0)
+def run_jax(request: Request) -> Tensors:
+    return run_on("jax", request)
 
 
-def run_torch(spec, params, x, h0=None, c0=None):
-    return run_on("torch", spec, params, x, h0, c0)
+def run_torch(request: Request) -> Tensors:
+    return run_on("torch", request)
 
 
 @atexit.register

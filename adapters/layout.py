@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .request import Request, Tensors, named
 from .spec import Spec, param_name
 
 TORCH_GATE_ORDER = {"RNN": "h", "LSTM": "ifgo", "GRU": "rzn"}
@@ -121,27 +123,32 @@ def zero_state(spec: Spec, batch: int, features: int, dtype: np.dtype) -> np.nda
     return np.zeros((spec.num_layers * spec.num_directions, batch, features), dtype=dtype)
 
 
-# (h, c) of one direction; c is None without a cell state
-DirectionState = tuple[np.ndarray, np.ndarray | None]
-LayerRunner = Callable[[int, np.ndarray, list[DirectionState] | None], tuple]
+# (h, c) of one direction, framework tensors; c is None without a cell state
+DirectionState = tuple[Any, Any]
+LayerRunner = Callable[[int, Any, list[DirectionState] | None], tuple[Any, list[DirectionState]]]
 
 
-def run_stacked(spec: Spec, x: np.ndarray, h0, c0, run_layer: LayerRunner):
+def run_stacked(
+    request: Request, run_layer: LayerRunner, to_numpy: Callable[[Any], np.ndarray] = np.asarray
+) -> Tensors:
     """Drive a framework that runs one layer (all its directions) at a time, batch-major.
 
-    `run_layer(layer, inputs, initial)` gets inputs (N, T, F) and, per direction, the initial
-    (h, c) or None when no state was given (so the framework's own zero default is used), and
-    returns (outputs (N, T, D*F), the final (h, c) per direction). Layer stacking, the time/batch
-    layout and PyTorch's layer-major h_n/c_n are assembled here, once for every such framework.
+    `run_layer(layer, inputs, initial)` gets inputs (N, T, F) (NumPy for the first layer, then
+    what the previous layer returned, so the framework's tensors and autodiff flow between
+    layers) and, per direction, the initial (h, c) or None when no state was given (so the
+    framework's own zero default is used); it returns (outputs (N, T, D*F), the final (h, c) per
+    direction). Layer stacking, the time/batch layout and PyTorch's layer-major h_n/c_n are
+    assembled here, once for every such framework; `to_numpy` converts at the very end.
     """
-    inputs = np.swapaxes(to_time_major(x, spec.batch_first), 0, 1)
-    rows, batch = spec.num_layers * spec.num_directions, inputs.shape[0]
+    spec, x, h0, c0 = request.spec, request.x, request.h0, request.c0
+    rows, batch = spec.num_layers * spec.num_directions, request.batch
     given = h0 is not None or c0 is not None
     if given:
         h = split_state(spec, h0 if h0 is not None else np.zeros((rows, batch, spec.output_size)))
         c = split_state(spec, c0 if c0 is not None else np.zeros((rows, batch, spec.hidden_size)))
 
-    h_n, c_n = [], []
+    inputs = np.ascontiguousarray(request.batch_major_x())
+    finals = []
     for layer in range(spec.num_layers):
         initial = None
         if given:
@@ -152,10 +159,12 @@ def run_stacked(spec: Spec, x: np.ndarray, h0, c0, run_layer: LayerRunner):
                 )
                 for d in range(spec.num_directions)
             ]
-        outputs, finals = run_layer(layer, inputs, initial)
-        inputs = np.asarray(outputs)
-        h_n.append([np.asarray(h_final) for h_final, _ in finals])
-        c_n.append([np.asarray(c_final) for _, c_final in finals] if spec.has_cell_state else [])
+        inputs, layer_finals = run_layer(layer, inputs, initial)
+        finals.append(layer_finals)
 
-    output = from_time_major(np.swapaxes(inputs, 0, 1), spec.batch_first)
-    return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None
+    output = to_numpy(inputs)
+    h_n = stack_state([[to_numpy(h) for h, _ in layer] for layer in finals])
+    c_n = None
+    if spec.has_cell_state:
+        c_n = stack_state([[to_numpy(c) for _, c in layer] for layer in finals])
+    return named(spec, output if spec.batch_first else np.swapaxes(output, 0, 1), h_n, c_n)

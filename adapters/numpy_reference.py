@@ -2,6 +2,11 @@
 
 Inference semantics (dropout is a training-time operation and does not apply). One function per
 cell, one driver for layers and directions; the weights are in PyTorch's layout, applied as x @ W.T.
+
+Variable lengths follow PyTorch's packed sequences: a row's steps past its length do not exist,
+so its state is left as it was and its output there is the padding value 0. Running the reverse
+direction from the last step with that rule starts it at each row's last valid step, and h_n/c_n
+are each row's state after its last valid step (or h0/c0 for a row of length 0).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from .layout import (
     to_time_major,
     zero_state,
 )
+from .request import Request, Tensors, named
 from .spec import Spec
 
 
@@ -70,13 +76,21 @@ def cell_for(spec: Spec) -> Callable:
     return lambda x, h, c, w: rnn_cell(x, h, c, w, activation)
 
 
-def run_direction(cell: Callable, xs: np.ndarray, h, c, w: LayerWeights, reverse: bool):
-    """Run one direction over time-major `xs`; outputs are stored at their own time index."""
+def run_direction(
+    cell: Callable, xs: np.ndarray, h, c, w: LayerWeights, reverse: bool, valid: np.ndarray
+):
+    """Run one direction over time-major `xs`; outputs are stored at their own time index.
+
+    `valid[t, n]`: step t exists for row n. Elsewhere the state is kept and the output is 0.
+    """
     steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
     ys = [None] * len(xs)
     for t in steps:
-        h, c = cell(xs[t], h, c, w)
-        ys[t] = h
+        h_next, c_next = cell(xs[t], h, c, w)
+        exists = valid[t][:, None]
+        h = np.where(exists, h_next, h)
+        c = None if c is None else np.where(exists, c_next, c)
+        ys[t] = np.where(exists, h_next, 0)
     return np.stack(ys), h, c
 
 
@@ -86,10 +100,13 @@ def forward(
     x: np.ndarray,
     h0: np.ndarray | None = None,
     c0: np.ndarray | None = None,
+    lengths: np.ndarray | None = None,
 ):
     dtype = x.dtype
     layer_input = to_time_major(x, spec.batch_first)
-    batch = layer_input.shape[1]
+    seq_len, batch = layer_input.shape[:2]
+    lengths = np.full(batch, seq_len) if lengths is None else np.asarray(lengths)
+    valid = np.arange(seq_len)[:, None] < lengths[None, :]
     h0 = zero_state(spec, batch, spec.output_size, dtype) if h0 is None else h0.astype(dtype)
     c0 = zero_state(spec, batch, spec.hidden_size, dtype) if c0 is None else c0.astype(dtype)
     h_init, c_init = split_state(spec, h0), split_state(spec, c0)
@@ -102,7 +119,7 @@ def forward(
             w = layer_weights(spec, params, layer, direction, dtype)
             c_start = c_init[layer][direction] if spec.has_cell_state else None
             y, h, c = run_direction(
-                cell, layer_input, h_init[layer][direction], c_start, w, reverse=direction == 1
+                cell, layer_input, h_init[layer][direction], c_start, w, direction == 1, valid
             )
             outputs.append(y)
             h_last.append(h)
@@ -115,4 +132,6 @@ def forward(
     return output, stack_state(h_n), stack_state(c_n) if spec.has_cell_state else None
 
 
-run = forward
+def run(request: Request) -> Tensors:
+    r = request
+    return named(r.spec, *forward(r.spec, r.params, r.x, r.h0, r.c0, r.lengths))

@@ -46,7 +46,11 @@ def validate_params(spec: Spec, params: Mapping[str, np.ndarray]) -> None:
 
 
 def validate_inputs(
-    spec: Spec, x: np.ndarray, h0: np.ndarray | None, c0: np.ndarray | None
+    spec: Spec,
+    x: np.ndarray,
+    h0: np.ndarray | None,
+    c0: np.ndarray | None,
+    lengths: np.ndarray | None = None,
 ) -> None:
     if not isinstance(x, np.ndarray):
         raise TypeError(f"x must be a numpy array, got {type(x).__name__}")
@@ -67,6 +71,22 @@ def validate_inputs(
     if c0 is not None and not spec.has_cell_state:
         raise ValueError(f"c0 is only meaningful for mode='LSTM', not {spec.mode!r}")
     _validate_state("c0", c0, (rows, batch, spec.hidden_size))
+    _validate_lengths(lengths, batch, x.shape[1] if spec.batch_first else x.shape[0])
+
+
+def _validate_lengths(lengths: np.ndarray | None, batch: int, seq_len: int) -> None:
+    if lengths is None:
+        return
+    if not isinstance(lengths, np.ndarray):
+        raise TypeError(f"lengths must be a numpy array or None, got {type(lengths).__name__}")
+    if not np.issubdtype(lengths.dtype, np.integer):
+        raise TypeError(f"lengths must be integers, got {lengths.dtype}")
+    if lengths.shape != (batch,):
+        raise ValueError(f"lengths has shape {lengths.shape}, expected ({batch},): one per row")
+    if lengths.min() < 0 or lengths.max() > seq_len:
+        raise ValueError(
+            f"lengths must be in [0, {seq_len}] (the sequence length), got {lengths.tolist()}"
+        )
 
 
 def _validate_state(name: str, state: np.ndarray | None, shape: tuple[int, int, int]) -> None:

@@ -1,8 +1,8 @@
-"""The implementations `adapters.run` knows, and how to tell whether each is installed.
+"""The implementations `adapters.run` knows, what each cannot express, and whether it is installed.
 
-Adding an implementation: write `adapters/<name>_adapter.py` with
-`run(spec, params, x, h0, c0) -> (output, h_n, c_n)` that raises `Unsupported` for what it cannot
-express, then add one `Implementation` line below. The conformance grid picks it up from here.
+Adding an implementation: write `adapters/<name>_adapter.py` with `run(request) -> tensors` (see
+adapters/request.py), then add one `Implementation` entry below with the `Limit`s of what the
+framework cannot express. The conformance grid picks it up from here.
 """
 
 from __future__ import annotations
@@ -12,8 +12,12 @@ import importlib.util
 import os
 from dataclasses import dataclass
 
+from .capabilities import Limit, unsupported_reason
+from .request import Setting
+
 # The NVIDIA driver's file: a GPU is present, known without importing any framework.
 NVIDIA_DRIVER = "/proc/driver/nvidia/version"
+FLOAT_DTYPES = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -23,8 +27,10 @@ class Implementation:
     requires: tuple[str, ...]  # importable top-level packages it needs
     install_extra: str
     description: str
-    function: str = "run"  # the module's entry point, run(spec, params, x, h0, c0)
+    function: str = "run"  # the module's entry point, run(request) -> tensors
     device: str = "cpu"  # "cuda": needs an NVIDIA GPU as well as the packages
+    dtypes: tuple[str, ...] = FLOAT_DTYPES
+    limits: tuple[Limit, ...] = ()
 
     def is_installed(self) -> bool:
         return not self.unavailable_reason()
@@ -41,8 +47,41 @@ class Implementation:
             return "needs an NVIDIA GPU; none here"
         return ""
 
+    def unsupported_reason(self, setting: Setting) -> str:
+        """Why this implementation cannot express `setting` ("" when it can)."""
+        return unsupported_reason(self.name, self.dtypes, self.limits, setting)
+
     def load(self):
         return getattr(importlib.import_module(self.module), self.function)
+
+
+TORCH_LIMITS = (
+    Limit(
+        "zero_length",
+        "torch.nn.utils.rnn.pack_padded_sequence refuses rows of length 0 (RuntimeError: "
+        "'Length of all samples has to be greater than 0, but found an element in 'lengths' "
+        "that is <= 0')",
+    ),
+)
+KERAS_LIMITS = (
+    Limit(
+        "proj_size",
+        "Keras recurrent layers have no output projection: proj_size > 0 (LSTM with weight_hr) "
+        "cannot be expressed",
+    ),
+)
+JAX_RNN_LIMITS = (
+    Limit("RNN", "jax.experimental.rnn has only an LSTM, no RNN"),
+    Limit("GRU", "jax.experimental.rnn has only an LSTM, no GRU"),
+    Limit("proj_size", "jax.experimental.rnn's LSTM has no projection (proj_size)"),
+    Limit("bias=False", "jax.experimental.rnn's LSTM always has b_ih and b_hh (no bias=False)"),
+    Limit("float64", "jax.experimental.rnn's LSTM runs float32 only"),
+)
+FLAX_LIMITS = (Limit("proj_size", "Flax recurrent cells have no output projection (proj_size)"),)
+OPTIMIZED_LSTM_LIMITS = FLAX_LIMITS + tuple(
+    Limit(mode, f"OptimizedLSTMCell is an LSTM cell; {mode} is checked by the non-optimized one")
+    for mode in ("RNN", "GRU")
+)
 
 
 IMPLEMENTATIONS: dict[str, Implementation] = {
@@ -61,6 +100,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("torch",),
             "torch",
             "torch.nn.RNN/LSTM/GRU on the CPU",
+            limits=TORCH_LIMITS,
         ),
         Implementation(
             "keras",
@@ -69,6 +109,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "keras",
             "Keras 3 on TensorFlow: SimpleRNN/LSTM/GRU(reset_after=True), Bidirectional",
             function="run_tensorflow",
+            limits=KERAS_LIMITS,
         ),
         Implementation(
             "keras-jax",
@@ -77,6 +118,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "keras,jax",
             "Keras 3 on JAX (in a child process unless this one uses that backend)",
             function="run_jax",
+            limits=KERAS_LIMITS,
         ),
         Implementation(
             "keras-torch",
@@ -85,6 +127,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "keras,torch",
             "Keras 3 on PyTorch (in a child process unless this one uses that backend)",
             function="run_torch",
+            limits=KERAS_LIMITS,
         ),
         Implementation(
             "torch-cuda",
@@ -94,6 +137,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "torch.nn.RNN/LSTM/GRU on CUDA (cuDNN), TF32 off",
             function="run_cuda",
             device="cuda",
+            limits=TORCH_LIMITS,
         ),
         Implementation(
             "jax-cuda",
@@ -103,6 +147,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax.experimental.rnn.lstm (cuDNN), precision HIGHEST: LSTM, float32",
             function="run_cuda",
             device="cuda",
+            limits=JAX_RNN_LIMITS,
         ),
         Implementation(
             "jax",
@@ -110,6 +155,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("jax",),
             "jax",
             "jax.experimental.rnn.lstm_ref (pure JAX, CPU): LSTM, float32",
+            limits=JAX_RNN_LIMITS,
         ),
         Implementation(
             "flax",
@@ -117,6 +163,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("flax", "jax"),
             "jax",
             "Flax linen: nn.RNN over LSTMCell / GRUCell / SimpleCell, nn.Bidirectional",
+            limits=FLAX_LIMITS,
         ),
         Implementation(
             "flax-optimized",
@@ -125,6 +172,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax",
             "Flax linen: nn.RNN over OptimizedLSTMCell (LSTM only), nn.Bidirectional",
             function="run_optimized",
+            limits=OPTIMIZED_LSTM_LIMITS,
         ),
         Implementation(
             "flax-nnx",
@@ -132,6 +180,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("flax", "jax"),
             "jax",
             "Flax NNX: nnx.RNN over LSTMCell / GRUCell / SimpleCell, nnx.Bidirectional",
+            limits=FLAX_LIMITS,
         ),
         Implementation(
             "flax-nnx-optimized",
@@ -140,6 +189,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax",
             "Flax NNX: nnx.RNN over OptimizedLSTMCell (LSTM only), nnx.Bidirectional",
             function="run_optimized",
+            limits=OPTIMIZED_LSTM_LIMITS,
         ),
     )
 }

@@ -3,6 +3,8 @@
 `torch-cuda` runs the same module on the GPU (cuDNN) in strict float32: TF32 is switched off for
 the call (cuDNN and matmul flags), because float32 is judged by float32's tolerance. Whether every
 cuDNN RNN path obeys those flags (pytorch#179445) is exactly what its grid shows on a GPU.
+Variable lengths go through PyTorch's own packed sequences: pack_padded_sequence(...,
+enforce_sorted=False), the module, pad_packed_sequence(..., total_length=T).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from .errors import NotInstalled, Unsupported
+from .errors import NotInstalled
+from .request import Request, Tensors, named
 from .spec import Spec
 
 DTYPES = {np.dtype("float32"): torch.float32, np.dtype("float64"): torch.float64}
@@ -35,9 +38,13 @@ def build_module(spec: Spec, params: Mapping[str, np.ndarray], dtype: torch.dtyp
         module = torch.nn.LSTM(proj_size=spec.proj_size, **kwargs)
     else:
         module = torch.nn.GRU(**kwargs)
-    state = {name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in params.items()}
+    # In the target dtype before loading: loading into float32 first would round float64 weights.
+    module = module.to(dtype)
+    state = {
+        name: torch.from_numpy(np.ascontiguousarray(v)).to(dtype) for name, v in params.items()
+    }
     module.load_state_dict(state, strict=True)
-    return module.to(dtype).eval()
+    return module.eval()
 
 
 @contextlib.contextmanager
@@ -51,27 +58,26 @@ def strict_float32():
         torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
-def run(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    return run_on("cpu", spec, params, x, h0, c0)
+def run(request: Request) -> Tensors:
+    return run_on("cpu", request)
 
 
-def run_cuda(spec: Spec, params, x: np.ndarray, h0=None, c0=None):
+def run_cuda(request: Request) -> Tensors:
     if not torch.cuda.is_available():
         raise NotInstalled("torch-cuda: this torch build sees no CUDA device")
     with strict_float32():
-        return run_on("cuda", spec, params, x, h0, c0)
+        return run_on("cuda", request)
 
 
-def run_on(device: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
-    if x.dtype not in DTYPES:
-        raise Unsupported(f"torch adapter runs float32 and float64, not {x.dtype}")
+def run_on(device: str, request: Request) -> Tensors:
+    spec, x, h0, c0 = request.spec, request.x, request.h0, request.c0
     dtype = DTYPES[x.dtype]
-    module = build_module(spec, params, dtype).to(device)
+    module = build_module(spec, request.params, dtype).to(device)
 
     def tensor(a):
         return torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
 
-    rows, batch = spec.num_layers * spec.num_directions, x.shape[0 if spec.batch_first else 1]
+    rows, batch = spec.num_layers * spec.num_directions, request.batch
     if spec.mode == "LSTM":
         if h0 is None and c0 is None:
             state = None
@@ -82,9 +88,17 @@ def run_on(device: str, spec: Spec, params, x: np.ndarray, h0=None, c0=None):
     else:
         state = None if h0 is None else tensor(h0)
 
+    inputs = tensor(x)
+    if request.lengths is not None:  # lengths stay on the CPU, as pack_padded_sequence wants
+        lengths = torch.as_tensor(request.lengths, dtype=torch.int64)
+        inputs = torch.nn.utils.rnn.pack_padded_sequence(
+            inputs, lengths, batch_first=spec.batch_first, enforce_sorted=False
+        )
     with torch.no_grad():
-        output, final = module(tensor(x), state)
-    if spec.mode == "LSTM":
-        h_n, c_n = final
-        return output.cpu().numpy(), h_n.cpu().numpy(), c_n.cpu().numpy()
-    return output.cpu().numpy(), final.cpu().numpy(), None
+        output, final = module(inputs, state)
+    if request.lengths is not None:
+        output, _ = torch.nn.utils.rnn.pad_packed_sequence(
+            output, batch_first=spec.batch_first, total_length=request.seq_len
+        )
+    h_n, c_n = final if spec.mode == "LSTM" else (final, None)
+    return named(spec, *(None if t is None else t.cpu().numpy() for t in (output, h_n, c_n)))

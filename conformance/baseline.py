@@ -1,4 +1,4 @@
-"""Baselines: the exact output, h_n and c_n of every case, to compare after an upgrade.
+"""Baselines: the exact named tensors of every case, to compare after an upgrade.
 
 A baseline is a directory. Arrays live one file per case, `arrays/<case id>.npz` (the id names
 the implementation and dtype), written by whichever worker ran the case; `runs/<run>.json` holds
@@ -12,25 +12,24 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-
-TENSORS = ("output", "h_n", "c_n")
 
 
 def arrays_path(directory: Path, case_id: str) -> Path:
     return Path(directory) / "arrays" / f"{case_id}.npz"
 
 
-def save_arrays(directory: str | os.PathLike, case_id: str, outputs: tuple) -> None:
-    """Write the case's tensors atomically (a killed run leaves no torn file)."""
+def save_arrays(directory: str | os.PathLike, case_id: str, outputs: Mapping) -> None:
+    """Write the case's named tensors atomically (a killed run leaves no torn file)."""
     path = arrays_path(Path(directory), case_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         name: np.asarray(value)
-        for name, value in zip(TENSORS, outputs)
+        for name, value in outputs.items()
         if isinstance(value, np.ndarray) or np.isscalar(value)
     }
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)

@@ -1,14 +1,14 @@
-"""The forward grid, generated in one place.
+"""A case (one check of one configuration on one implementation in one dtype) and its data.
 
-Sizes are chosen so that every axis has its own length (seq 7, batch 5, input 10, hidden 9,
-proj 8, layers x directions in {1, 2, 3, 4, 6}): an implementation that swaps two axes cannot
-return the expected shape. Weights are random per element, so each gate's block differs and a
-gate-order mix-up changes the values (tests/test_harness_catches.py plants one to prove it).
+Weights and inputs are random per element (PyTorch's U(+-1/sqrt(H)) for weights), so each gate's
+block differs and a gate-order mix-up changes the values (tests/test_harness_catches.py plants one
+to prove it). They are drawn in float64 with its full precision, so a float64 path that rounds
+through float32 fails; a float32 case gets them rounded to float32, and its reference is computed
+in float64 from those rounded values, so it is judged by its arithmetic alone.
 """
 
 from __future__ import annotations
 
-import itertools
 import zlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -16,30 +16,35 @@ from functools import lru_cache
 import numpy as np
 
 import adapters
+from adapters import Request, Setting
 
-SEQ_LEN, BATCH, INPUT_SIZE, HIDDEN_SIZE, PROJ_SIZE = 7, 5, 10, 9, 8
-LAYER_COUNTS = (1, 2, 3)
-DTYPES = ("float64", "float32")
-MODE_LABELS = {  # label -> (mode, nonlinearity); labels are PyTorch's internal mode names
-    "RNN_TANH": ("RNN", "tanh"),
-    "RNN_RELU": ("RNN", "relu"),
-    "LSTM": ("LSTM", "tanh"),
-    "GRU": ("GRU", "tanh"),
-}
-INITIAL_STATES = ("given", "zeros")  # zeros: h0/c0 not passed, the implementation's default
+from .axes import (
+    BATCH,
+    HIDDEN_SIZE,
+    INPUT_SIZE,
+    LAYER_AXES,
+    LENGTHS,
+    MODE_LABELS,
+    SEQ_LEN,
+    SEQUENCE_LENGTHS,
+)
+
+ID_AXES = (*LAYER_AXES, SEQUENCE_LENGTHS)  # the order of their tokens in a case id
 
 
 @dataclass(frozen=True)
 class Case:
+    check: str
     mode_label: str
-    num_layers: int
-    bidirectional: bool
-    batch_first: bool
-    proj_size: int
-    bias: bool
-    initial_state: str
-    implementation: str
-    dtype: str
+    num_layers: int = 1
+    bidirectional: bool = False
+    batch_first: bool = False
+    proj_size: int = 0
+    bias: bool = True
+    initial_state: str = "given"  # "given", or "zeros": h0/c0 not passed, the default is used
+    lengths: str = "full"  # a key of axes.LENGTHS
+    implementation: str = "numpy"
+    dtype: str = "float64"
 
     @property
     def mode(self) -> str:
@@ -51,21 +56,8 @@ class Case:
 
     @property
     def id(self) -> str:
-        parts = [
-            self.mode_label,
-            f"L{self.num_layers}",
-            "bi" if self.bidirectional else "uni",
-            "batch_first" if self.batch_first else "seq_first",
-        ]
-        if self.mode == "LSTM":
-            parts.append(f"proj{self.proj_size}")
-        parts += [
-            "bias" if self.bias else "nobias",
-            "h0" if self.initial_state == "given" else "zeros",
-            self.implementation,
-            self.dtype,
-        ]
-        return "-".join(parts)
+        tokens = [axis.token(self) for axis in ID_AXES]
+        return "-".join([self.check, *filter(None, tokens), self.implementation, self.dtype])
 
     @property
     def spec(self) -> adapters.Spec:
@@ -82,12 +74,25 @@ class Case:
         )
 
     @property
-    def layer_config(self) -> Case:
-        """The case with implementation and dtype erased: what shares weights and inputs."""
-        return replace(self, implementation="", dtype="", batch_first=False)
+    def setting(self) -> Setting:
+        return Setting(
+            spec=self.spec,
+            dtype=self.dtype,
+            lengths=self.lengths != "full",
+            zero_length=0 in (LENGTHS[self.lengths] or ()),
+            initial_state=self.initial_state == "given",
+        )
+
+    @property
+    def data_key(self) -> Case:
+        """What decides the weights and inputs: shared by every check, implementation, dtype and
+        layout of one layer configuration."""
+        return replace(
+            self, check="", implementation="", dtype="", batch_first=False, lengths="full"
+        )
 
     def config(self) -> dict:
-        """The `config` of a results-file record (CONTRACT.md section 2)."""
+        """The `config` of a results-file record (docs/RESULTS.md)."""
         return {
             "mode": self.mode,
             "nonlinearity": self.nonlinearity,
@@ -97,49 +102,21 @@ class Case:
             "proj_size": self.proj_size,
             "bias": self.bias,
             "initial_state": self.initial_state,
+            "lengths": self.lengths,
             "dtype": self.dtype,
             "seq_len": SEQ_LEN,
             "batch": BATCH,
             "input_size": INPUT_SIZE,
             "hidden_size": HIDDEN_SIZE,
+            "sequence_lengths": None
+            if LENGTHS[self.lengths] is None
+            else list(LENGTHS[self.lengths]),
         }
-
-
-def all_cases(
-    implementations: list[str] | None = None,
-    dtypes: tuple[str, ...] = DTYPES,
-    mode_labels: tuple[str, ...] = tuple(MODE_LABELS),
-) -> list[Case]:
-    implementations = list(adapters.IMPLEMENTATIONS) if implementations is None else implementations
-    cases = []
-    for label, layers, bi, batch_first, bias, initial_state in itertools.product(
-        mode_labels, LAYER_COUNTS, (False, True), (False, True), (True, False), INITIAL_STATES
-    ):
-        projections = (0, PROJ_SIZE) if MODE_LABELS[label][0] == "LSTM" else (0,)
-        for proj, impl, dtype in itertools.product(projections, implementations, dtypes):
-            cases.append(
-                Case(label, layers, bi, batch_first, proj, bias, initial_state, impl, dtype)
-            )
-    return cases
-
-
-@lru_cache(maxsize=1)
-def cases_by_id() -> dict[str, Case]:
-    """Every case of every registered implementation, by id (built once)."""
-    return {case.id: case for case in all_cases()}
-
-
-def case_from_id(case_id: str) -> Case:
-    try:
-        return cases_by_id()[case_id]
-    except KeyError:
-        example = next(iter(cases_by_id()))
-        raise ValueError(f"no case with id {case_id!r}; ids look like {example!r}") from None
 
 
 @dataclass(frozen=True)
 class CaseData:
-    """Weights and inputs of a case, in float64 and time-major (the canonical layout)."""
+    """Weights and inputs of a layer configuration: float64, time-major (the canonical layout)."""
 
     params: dict
     x: np.ndarray
@@ -147,23 +124,66 @@ class CaseData:
     c0: np.ndarray | None
 
 
-def make_data(case: Case) -> CaseData:
-    """Deterministic per layer configuration, identical for every implementation and dtype.
-
-    Values are drawn in float32 and widened, so float32 runs see exactly the reference's inputs.
-    """
-    seed = zlib.crc32(repr(case.layer_config).encode())
-    spec = case.spec
-    params = {k: v.astype(np.float64) for k, v in adapters.init_params(spec, seed=seed).items()}
-    rng = np.random.default_rng(seed + 1)
-
-    def draw(*shape):
-        return rng.uniform(-1, 1, size=shape).astype(np.float32).astype(np.float64)
-
+@lru_cache(maxsize=512)
+def make_data(data_key: Case) -> CaseData:
+    """Deterministic per layer configuration, in float64's full precision."""
+    seed = zlib.crc32(repr(data_key).encode())
+    spec = data_key.spec
+    rng = np.random.default_rng(seed)
+    bound = 1.0 / np.sqrt(spec.hidden_size)
+    shapes = adapters.param_shapes(spec)
+    params = {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
     rows = spec.num_layers * spec.num_directions
-    x = draw(SEQ_LEN, BATCH, INPUT_SIZE)
+    x = rng.uniform(-1, 1, size=(SEQ_LEN, BATCH, INPUT_SIZE))
     h0 = c0 = None
-    if case.initial_state == "given":
-        h0 = draw(rows, BATCH, spec.output_size)
-        c0 = draw(rows, BATCH, spec.hidden_size) if spec.has_cell_state else None
+    if data_key.initial_state == "given":
+        h0 = rng.uniform(-1, 1, size=(rows, BATCH, spec.output_size))
+        c0 = (
+            rng.uniform(-1, 1, size=(rows, BATCH, spec.hidden_size))
+            if spec.has_cell_state
+            else None
+        )
     return CaseData(params, x, h0, c0)
+
+
+def request_for(case: Case) -> Request:
+    """The case's inputs in its dtype and layout, as the implementation gets them.
+
+    A float32 case's values are rounded to float32 here; `widened` of this request gives the
+    reference exactly the values the implementation saw.
+    """
+    dtype = np.dtype(case.dtype)
+    data = make_data(case.data_key)
+
+    def cast(a):
+        return None if a is None else a.astype(dtype)
+
+    spec = case.spec
+    x = cast(data.x)
+    x = np.ascontiguousarray(np.swapaxes(x, 0, 1)) if spec.batch_first else x
+    lengths = LENGTHS[case.lengths]
+    return Request(
+        spec=spec,
+        params={name: cast(value) for name, value in data.params.items()},
+        x=x,
+        h0=cast(data.h0),
+        c0=cast(data.c0),
+        lengths=None if lengths is None else np.array(lengths, dtype=np.int64),
+    )
+
+
+def widened(request: Request) -> Request:
+    """The same request in float64, time-major: what the reference runs."""
+
+    def wide(a):
+        return None if a is None else a.astype(np.float64)
+
+    x = request.x if not request.spec.batch_first else np.swapaxes(request.x, 0, 1)
+    return replace(
+        request,
+        spec=replace(request.spec, batch_first=False),
+        params={name: wide(value) for name, value in request.params.items()},
+        x=wide(x),
+        h0=wide(request.h0),
+        c0=wide(request.c0),
+    )

@@ -1,4 +1,4 @@
-"""Run one case and judge it: the forward check, independent of pytest."""
+"""Run one case and judge it, for any check kind, independent of pytest."""
 
 from __future__ import annotations
 
@@ -6,26 +6,30 @@ import shlex
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-import numpy as np
-
 import adapters
-from adapters import numpy_reference
-from adapters.layout import zero_state
+from adapters import Request
+from adapters.request import Tensors
 
-from .cases import Case, make_data
-from .compare import TensorComparison, compare_forward
-from .divergences import KnownDivergence, divergence_for
+from .cases import Case, widened
+from .checks import CHECKS
+from .compare import TensorComparison, compare_tensors
+from .divergences import KnownDivergence, divergences_for
 from .tolerances import tolerance_for
 
-TEST_FILE = "conformance/test_forward.py"
-Runner = Callable[..., tuple]  # the signature of adapters.run
+TEST_FILE = "conformance/test_checks.py"
+TEST_FUNCTION = "test_check"
+Runner = Callable[[str, Request], Tensors]  # the signature of adapters.run_request
+
+
+def node_id(case: Case) -> str:
+    return f"{TEST_FILE}::{TEST_FUNCTION}[{case.id}]"
 
 
 def rerun_command(case: Case) -> str:
-    return f"pytest {shlex.quote(f'{TEST_FILE}::test_forward[{case.id}]')}"
+    return f"pytest {shlex.quote(node_id(case))}"
 
 
 def repro_command(case: Case) -> str:
@@ -33,16 +37,14 @@ def repro_command(case: Case) -> str:
 
 
 @lru_cache(maxsize=1024)
-def reference(layer_config: Case) -> tuple:
-    """The oracle: float64, time-major, zero states passed explicitly (the plainest path)."""
-    data = make_data(layer_config)
-    spec = layer_config.spec
-    batch = data.x.shape[1]
-    h0 = zero_state(spec, batch, spec.output_size, np.float64) if data.h0 is None else data.h0
-    c0 = zero_state(spec, batch, spec.hidden_size, np.float64) if data.c0 is None else data.c0
-    return numpy_reference.forward(
-        spec, data.params, data.x, h0, c0 if spec.has_cell_state else None
-    )
+def _reference(key: Case) -> Tensors:
+    kind = CHECKS[key.check]
+    return kind.reference(widened(kind.request(key)))
+
+
+def reference(case: Case) -> Tensors:
+    """The oracle for the case: float64, time-major, from exactly the values the case gets."""
+    return _reference(replace(case, implementation="", batch_first=False))
 
 
 @dataclass
@@ -52,18 +54,18 @@ class CaseResult:
     reason: str = ""
     comparisons: list[TensorComparison] = field(default_factory=list)
     duration_s: float = 0.0
-    divergence: KnownDivergence | None = None
+    divergences: list[KnownDivergence] = field(default_factory=list)
     details: str = ""  # a traceback, for the failure message only
-    outputs: tuple | None = None  # (output, h_n, c_n) as the implementation returned them
+    outputs: Tensors | None = None  # the named tensors as the implementation returned them
 
     def metrics(self) -> dict:
         return {c.name: c.metrics() for c in self.comparisons}
 
     def record(self, test: str) -> dict:
-        """One record of the results file (CONTRACT.md section 2), with a few added keys."""
+        """One record of the results file (docs/RESULTS.md)."""
         record = {
             "test": test,
-            "check": "forward",
+            "check": self.case.check,
             "implementation": self.case.implementation,
             "config": self.case.config(),
             "outcome": self.outcome,
@@ -73,13 +75,10 @@ class CaseResult:
             "case_id": self.case.id,
             "tolerance": vars(tolerance_for(self.case.dtype)),
             "rerun": rerun_command(self.case),
+            "repro": repro_command(self.case),
         }
-        if self.divergence is not None:
-            record["divergence"] = {
-                "reason": self.divergence.reason,
-                "link": self.divergence.link,
-                "repro": self.divergence.repro,
-            }
+        if self.divergences:
+            record["divergences"] = [d.as_record() for d in self.divergences]
         return record
 
     def report(self) -> str:
@@ -87,33 +86,28 @@ class CaseResult:
         lines = [
             f"{self.case.implementation} {self.case.id}: {self.outcome}"
             + (f" - {self.reason}" if self.reason else ""),
+            f"  {self.case.check}: {CHECKS[self.case.check].description}",
             f"  compared with the NumPy reference in float64; tolerance |err| <= "
             f"{tol.atol:g} + {tol.rtol:g}*|ref|",
         ]
         lines += [f"  {c.describe()}" for c in self.comparisons]
         if self.details:
             lines.append(self.details.rstrip())
-        if self.divergence is not None and self.divergence.repro:
-            lines.append(f"  upstream repro: {self.divergence.repro}")
+        lines += [f"  upstream repro: {d.repro}" for d in self.divergences if d.repro]
         lines += [f"  rerun: {rerun_command(self.case)}", f"  repro: {repro_command(self.case)}"]
         return "\n".join(lines)
 
 
-def run_case(case: Case, runner: Runner = adapters.run) -> CaseResult:
+def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
+    kind = CHECKS[case.check]
     impl = adapters.IMPLEMENTATIONS[case.implementation]
     if reason := impl.unavailable_reason():
         return CaseResult(case, "skipped", reason)
 
-    data = make_data(case)
-    dtype = np.dtype(case.dtype)
-    x = data.x.astype(dtype)
-    x = np.ascontiguousarray(np.swapaxes(x, 0, 1)) if case.batch_first else x
-    h0 = None if data.h0 is None else data.h0.astype(dtype)
-    c0 = None if data.c0 is None else data.c0.astype(dtype)
-
+    request = kind.request(case)
     start = time.perf_counter()
     try:
-        output, h_n, c_n = runner(case.implementation, case.spec, data.params, x, h0, c0)
+        got = runner(case.implementation, request)
     except adapters.NotInstalled as missing:  # e.g. a GPU the framework build cannot use
         return CaseResult(case, "skipped", str(missing))
     except adapters.Unsupported as unsupported:
@@ -122,40 +116,60 @@ def run_case(case: Case, runner: Runner = adapters.run) -> CaseResult:
         )
     except Exception as error:  # the implementation broke: report it, do not hide it
         summary = "".join(traceback.format_exception_only(type(error), error)).strip()
-        divergence = divergence_for(case)
-        outcome, reason = "error", summary
-        if divergence is not None:
-            outcome = "known-divergence"
-            reason = f"{divergence.reason} ({divergence.link}); raised {summary.splitlines()[0]}"
-        return CaseResult(
-            case,
-            outcome,
-            reason,
-            duration_s=time.perf_counter() - start,
-            divergence=divergence,
-            details=traceback.format_exc(limit=-8),
-        )
+        result = judge_error(case, summary)
+        result.duration_s = time.perf_counter() - start
+        result.details = traceback.format_exc(limit=-8)
+        return result
     duration = time.perf_counter() - start
 
-    comparisons = compare_forward(
-        case.spec, (output, h_n, c_n), reference(case.layer_config), tolerance_for(case.dtype)
+    comparisons = compare_tensors(
+        case.spec,
+        kind.compared(case, request),
+        got,
+        reference(case),
+        tolerance_for(case.dtype),
     )
-    agrees = all(c.ok for c in comparisons)
-    divergence = divergence_for(case)
-    if divergence is None:
-        outcome, reason = ("passed", "") if agrees else ("failed", _failure_reason(comparisons))
-    elif agrees:
-        outcome = "failed"
+    result = judge_comparisons(case, comparisons)
+    result.duration_s, result.outputs = duration, got if isinstance(got, dict) else None
+    return result
+
+
+def judge_error(case: Case, summary: str) -> CaseResult:
+    """An exception is a known divergence only where a declaration expects exactly it."""
+    first_line = summary.splitlines()[0]
+    explaining = [d for d in divergences_for(case) if d.explains_error(summary)]
+    if not explaining:
+        return CaseResult(case, "error", summary, divergences=divergences_for(case))
+    reason = "; ".join(f"{d.reason} ({d.link})" for d in explaining)
+    return CaseResult(
+        case, "known-divergence", f"{reason}; raised {first_line}", divergences=explaining
+    )
+
+
+def judge_comparisons(case: Case, comparisons: list[TensorComparison]) -> CaseResult:
+    differing = [c.name for c in comparisons if not c.ok]
+    declared = divergences_for(case)
+    if not declared:
+        if not differing:
+            return CaseResult(case, "passed", comparisons=comparisons)
+        reason = "differs from the reference in " + ", ".join(differing)
+        return CaseResult(case, "failed", reason, comparisons=comparisons)
+
+    unexplained = [n for n in differing if not any(d.explains(n) for d in declared)]
+    gone = [d for d in declared if d.raises or not any(d.explains(n) for n in differing)]
+    if unexplained:
         reason = (
-            f"declared known divergence no longer reproduces ({divergence.link}): "
-            "the implementation now agrees; remove it from conformance/divergences.py"
+            f"differs from the reference in {', '.join(unexplained)}, beyond the declared "
+            f"divergence ({'; '.join(d.link for d in declared)})"
         )
-    else:
-        outcome, reason = "known-divergence", f"{divergence.reason} ({divergence.link})"
-    outputs = (output, h_n, c_n)
-    return CaseResult(case, outcome, reason, comparisons, duration, divergence, outputs=outputs)
-
-
-def _failure_reason(comparisons: list[TensorComparison]) -> str:
-    bad = [c for c in comparisons if not c.ok]
-    return "differs from the reference in " + ", ".join(c.name for c in bad)
+        return CaseResult(case, "failed", reason, comparisons, divergences=declared)
+    if gone:
+        reason = "; ".join(
+            f"declared known divergence no longer reproduces ({d.link}): "
+            + ("it expects an exception, none was raised" if d.raises else "those tensors agree")
+            for d in gone
+        )
+        reason += "; remove or narrow it in conformance/divergences.py"
+        return CaseResult(case, "failed", reason, comparisons, divergences=declared)
+    reason = "; ".join(f"{d.reason} ({d.link})" for d in declared)
+    return CaseResult(case, "known-divergence", reason, comparisons, divergences=declared)

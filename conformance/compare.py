@@ -1,12 +1,15 @@
-"""Compare an implementation's (output, h_n, c_n) with the reference, and say where they differ.
+"""Compare an implementation's named tensors with the reference's, and say where they differ.
 
-Shapes are checked in the layout the case asks for; values are then compared time-major, so an
-index reads the same way for every case: output[t, n, direction * F + unit] and
+A check kind lists what it compares (`Compared`): a name, the implementation's tensor it reads,
+its layout (which says how an element is located) and, for sequences, which steps count. Shapes
+are checked in the layout the case asks for; values are then compared time-major, so an index
+reads the same way for every case: output[t, n, direction * F + unit] and
 state[layer * D + direction, n, unit].
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +20,17 @@ from adapters.spec import Spec
 from .tolerances import Tolerance
 
 DIRECTION_NAMES = ("forward", "backward")
+SEQUENCE, STATE = "sequence", "state"  # (seq, batch, D*F) time-major; (L*D, batch, F)
+
+
+@dataclass(frozen=True, eq=False)
+class Compared:
+    """One tensor a check compares."""
+
+    name: str  # as reported: "output", "output_padding", "h_n", ...
+    source: str  # the implementation's tensor it reads
+    layout: str  # SEQUENCE or STATE: how an element is located
+    steps: np.ndarray | None = None  # (seq, batch) booleans, for a SEQUENCE: the steps compared
 
 
 @dataclass
@@ -74,10 +88,10 @@ class TensorComparison:
         )
 
 
-def locate(spec: Spec, name: str, index: tuple[int, ...]) -> dict:
+def locate(spec: Spec, compared: Compared, index: tuple[int, ...]) -> dict:
     """Name the worst element: time step, batch row, layer, direction, unit."""
-    features = spec.hidden_size if name == "c_n" else spec.output_size
-    if name == "output":
+    features = spec.hidden_size if compared.source == "c_n" else spec.output_size
+    if compared.layout == SEQUENCE:
         t, n, f = index
         direction, unit = divmod(f, features)
         layer = spec.num_layers - 1
@@ -98,44 +112,60 @@ def locate(spec: Spec, name: str, index: tuple[int, ...]) -> dict:
 
 
 def compare_tensor(
-    spec: Spec, name: str, got: np.ndarray | None, expected: np.ndarray, tolerance: Tolerance
+    spec: Spec, compared: Compared, got, expected: np.ndarray, tolerance: Tolerance
 ) -> TensorComparison:
-    """`expected` is time-major; `got` is in the layout the implementation returns (batch_first)."""
-    time_major_output = name == "output" and spec.batch_first
+    """`expected` is time-major; `got` is in the layout the case asks for (batch_first)."""
+    name = compared.name
+    batch_major = compared.layout == SEQUENCE and spec.batch_first
     expected_shape = tuple(expected.shape)
-    if time_major_output:  # shapes are reported in the layout the user asked for
+    if batch_major:  # shapes are reported in the layout the user asked for
         expected_shape = (expected_shape[1], expected_shape[0], *expected_shape[2:])
+    if got is not None and not isinstance(got, np.ndarray):
+        problem = f"is a {type(got).__name__}, not a numpy array"
+        return TensorComparison(name, expected_shape, None, problem=problem)
     result = TensorComparison(name, expected_shape, None if got is None else tuple(got.shape))
     if not result.shape_ok:
         return result
-    if time_major_output:
+    if batch_major:
         got = to_time_major(got, batch_first=True)
     got64 = got.astype(np.float64)
     error = np.abs(got64 - expected)
     error[np.isnan(got64)] = np.inf  # a NaN is never close
     ratio = error / tolerance.bound(np.abs(expected))
+    counted = np.ones(error.shape, dtype=bool)
+    if compared.steps is not None:
+        counted = np.broadcast_to(compared.steps[:, :, None], error.shape)
+        error, ratio = np.where(counted, error, 0.0), np.where(counted, ratio, 0.0)
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    scale = float(np.max(np.abs(expected))) or 1.0
+    scale = float(np.max(np.abs(expected[counted]), initial=0.0)) or 1.0
     result.max_abs_err = float(error.max())
     result.max_rel_err = result.max_abs_err / scale
     result.tolerance_ratio = float(ratio.max())
     result.mismatched = int(np.count_nonzero(ratio > 1.0))
-    result.size = int(error.size)
-    result.worst = locate(spec, name, tuple(int(i) for i in worst))
+    result.size = int(np.count_nonzero(counted))
+    result.worst = locate(spec, compared, tuple(int(i) for i in worst))
     result.worst.update({"got": float(got64[worst]), "expected": float(expected[worst])})
     return result
 
 
-def compare_forward(
-    spec: Spec, got: tuple, expected: tuple, tolerance: Tolerance
+def compare_tensors(
+    spec: Spec,
+    compared: tuple[Compared, ...],
+    got: Mapping[str, np.ndarray],
+    expected: Mapping[str, np.ndarray],
+    tolerance: Tolerance,
 ) -> list[TensorComparison]:
-    """(output, h_n, c_n) of the implementation and of the time-major reference; c_n for LSTM."""
-    names = ("output", "h_n", "c_n") if spec.has_cell_state else ("output", "h_n")
+    """Each compared tensor, key by key; a tensor the mode does not have must be absent."""
+    if not isinstance(got, Mapping):
+        problem = f"returned a {type(got).__name__}, not named tensors ({{'output': ...}})"
+        return [TensorComparison(c.name, (), None, problem=problem) for c in compared]
     comparisons = [
-        compare_tensor(spec, name, g, e, tolerance) for name, g, e in zip(names, got, expected)
+        compare_tensor(spec, c, got.get(c.source), expected[c.source], tolerance) for c in compared
     ]
-    if not spec.has_cell_state and got[2] is not None:
-        shape = tuple(np.shape(got[2]))
-        problem = f"got an array of shape {shape}; {spec.mode} has no cell state, c_n must be None"
-        comparisons.append(TensorComparison("c_n", (), shape, problem=problem))
+    read = {c.source for c in compared}
+    for name, value in got.items():
+        if name not in read and value is not None:
+            shape = tuple(np.shape(value))
+            problem = f"got an array of shape {shape}; {spec.mode} has no {name}, it must be absent"
+            comparisons.append(TensorComparison(name, (), shape, problem=problem))
     return comparisons

@@ -12,7 +12,7 @@ def pytest_configure(config):
 
 
 def pytest_generate_tests(metafunc):
-    if "case" in metafunc.fixturenames:
+    if "case" in metafunc.fixturenames:  # every selected case of every selected check kind
         cases = plugin.selected_cases(metafunc.config)
         metafunc.parametrize("case", cases, ids=[case.id for case in cases])
 

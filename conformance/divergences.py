@@ -1,25 +1,44 @@
 """Declared, explained disagreements between an implementation and the reference.
 
-A divergence is a finding, not a tolerance: the check stays strict. A case it covers is reported
-as `known-divergence` while it still disagrees, and FAILS once it agrees again, so an upstream fix
-is noticed and the declaration removed. Each entry names the implementation, the package versions
-it was seen with (a PEP 440 specifier), which cases, why, and the upstream link.
+A divergence is a finding, not a tolerance: the check stays strict. Each entry names the
+implementation, the package versions it was seen with (a PEP 440 specifier), which cases, why,
+the upstream link and a minimal repro that uses the framework alone, and it is bounded:
 
-An implementation that raises where a divergence is declared is a known divergence too (a layer
-that cannot run a dtype it accepts is a disagreement, not an unsupported setting). Each entry
-carries a minimal repro that uses the framework alone. tests/test_divergences.py shows the
-mechanism on a planted divergence.
+- `tensors`: the only compared tensors it explains (None: any). A case is `known-divergence` only
+  when every tensor that differs is explained by a divergence that covers the case; anything
+  else that differs makes it `failed`.
+- `raises`: the exception it explains, a regex searched in "Type: message" (empty: none). An
+  implementation that raises anything else where a divergence is declared is an `error`.
+- A covered case in which a divergence no longer shows (its tensors agree, or it no longer
+  raises) FAILS, so an upstream fix is noticed and the declaration removed.
+
+tests/test_divergences.py shows the mechanism on planted divergences.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from packaging.specifiers import SpecifierSet
 
 from .cases import Case
+
+
+@cache
+def installed_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@cache
+def version_matches(specifier: str, version: str) -> bool:
+    return SpecifierSet(specifier).contains(version, prereleases=True)
 
 
 @dataclass(frozen=True)
@@ -31,15 +50,30 @@ class KnownDivergence:
     reason: str
     link: str
     repro: str = ""  # a few lines that show it with the framework alone
+    tensors: tuple[str, ...] | None = None  # the compared tensors it explains; None: any
+    raises: str = ""  # the exception it explains: a regex searched in "Type: message"
+
+    def explains_error(self, summary: str) -> bool:
+        return bool(self.raises) and re.search(self.raises, summary, re.DOTALL) is not None
+
+    def explains(self, tensor: str) -> bool:
+        return self.tensors is None or tensor in self.tensors
+
+    def as_record(self) -> dict:
+        return {
+            "implementation": self.implementation,
+            "reason": self.reason,
+            "link": self.link,
+            "repro": self.repro,
+            "tensors": None if self.tensors is None else list(self.tensors),
+            "raises": self.raises,
+        }
 
     def covers(self, case: Case) -> bool:
         if case.implementation != self.implementation or not self.applies_to(case):
             return False
-        try:
-            installed = importlib.metadata.version(self.package)
-        except importlib.metadata.PackageNotFoundError:
-            return False
-        return SpecifierSet(self.versions).contains(installed, prereleases=True)
+        installed = installed_version(self.package)
+        return installed is not None and version_matches(self.versions, installed)
 
 
 KERAS_FLOAT64_REASON = (
@@ -68,11 +102,16 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         implementation="keras-torch",
         package="keras",
         versions=">=3.0",
-        applies_to=lambda case: case.mode == "RNN" and case.dtype == "float64",
+        # SimpleRNN always runs the generic cell loop; LSTM and GRU fall back to it under a mask
+        # (keras/src/backend/torch/rnn.py: lstm/gru raise NotImplementedError for a mask).
+        applies_to=lambda case: (
+            case.dtype == "float64" and (case.mode == "RNN" or case.check == "lengths")
+        ),
         reason=KERAS_FLOAT64_REASON.format(
             backend="PyTorch",
-            what="SimpleRNN's keras.ops.matmul runs in float32 (errors ~1e-7, not ~1e-16); "
-            "LSTM and GRU keep float64",
+            what="the generic cell loop's keras.ops.matmul runs in float32 (errors ~1e-7, not "
+            "~1e-16): SimpleRNN always, LSTM and GRU with a mask (their fused torch path refuses "
+            "masks); unmasked LSTM and GRU keep float64",
         ),
         link="https://github.com/keras-team/keras/issues/23704",
         repro=(
@@ -85,11 +124,34 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         implementation="keras-jax",
         package="keras",
         versions=">=3.0",
-        applies_to=lambda case: case.dtype == "float64" and case.mode_label != "RNN_RELU",
+        applies_to=lambda case: (
+            case.dtype == "float64" and case.mode_label == "RNN_TANH" and case.check == "forward"
+        ),
         reason=KERAS_FLOAT64_REASON.format(
             backend="JAX (x64 enabled)",
-            what="keras.ops.tanh returns float32: a tanh SimpleRNN fails (scan carry float64 in, "
-            "float32 out) and LSTM/GRU come out with float32 accuracy (~1e-7); relu is unaffected",
+            what="keras.ops.tanh returns float32 and an unmasked tanh SimpleRNN raises (scan "
+            "carry float64 in, float32 out)",
+        ),
+        link="https://github.com/keras-team/keras/issues/23704",
+        repro=(
+            'KERAS_BACKEND=jax JAX_ENABLE_X64=1 python -c "import keras; '
+            "print(keras.ops.tanh(keras.ops.ones((2,), dtype='float64')).dtype)\"  # float32"
+        ),
+        raises=r"TypeError: .*scan body function carry input and carry output must have equal",
+    ),
+    KnownDivergence(
+        implementation="keras-jax",
+        package="keras",
+        versions=">=3.0",
+        applies_to=lambda case: (
+            case.dtype == "float64"
+            and case.mode_label != "RNN_RELU"
+            and not (case.mode_label == "RNN_TANH" and case.check == "forward")
+        ),
+        reason=KERAS_FLOAT64_REASON.format(
+            backend="JAX (x64 enabled)",
+            what="keras.ops.tanh returns float32: LSTM, GRU and a masked tanh SimpleRNN come out "
+            "with float32 accuracy (~1e-7); relu is unaffected",
         ),
         link="https://github.com/keras-team/keras/issues/23704",
         repro=(
@@ -97,8 +159,86 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             "print(keras.ops.tanh(keras.ops.ones((2,), dtype='float64')).dtype)\"  # float32"
         ),
     ),
+    *(
+        KnownDivergence(
+            implementation=name,
+            package="keras",
+            versions=">=3.0",
+            applies_to=lambda case: case.check == "lengths" and not case.bidirectional,
+            reason=(
+                "Keras masking repeats a row's last valid output at its masked steps "
+                "(RNN(zero_output_for_mask=False), the default; zeros before the first valid "
+                "step), where PyTorch's pad_packed_sequence pads with 0. Valid steps and final "
+                "states agree; Bidirectional sets zero_output_for_mask=True and agrees fully"
+            ),
+            link="https://keras.io/api/layers/recurrent_layers/rnn/",
+            repro=(
+                "python -c \"import numpy as np, keras; x = np.ones((1, 3, 2), 'float32'); "
+                "y = keras.layers.SimpleRNN(2, return_sequences=True)(x, mask=np.array([[1, 0, 0]],"
+                ' bool)); print(np.asarray(y)[0])"  # rows 1 and 2 repeat row 0, not 0'
+            ),
+            tensors=("output_padding",),
+        )
+        for name in ("keras", "keras-jax", "keras-torch")
+    ),
+    *(
+        KnownDivergence(
+            implementation=name,
+            package="flax",
+            versions=">=0.7.1",
+            applies_to=lambda case: case.check == "lengths",
+            reason=(
+                "Flax's RNN with seq_lengths leaves the outputs past each row's length as "
+                "computed (documented: 'NOT zeroed out'), where PyTorch pads with 0; valid steps "
+                "and final states agree"
+            ),
+            link="https://flax.readthedocs.io/en/latest/api_reference/flax.linen/layers.html"
+            "#flax.linen.RNN",
+            repro=(
+                'python -c "import jax, jax.numpy as jnp, flax.linen as nn; m = nn.RNN('
+                "nn.SimpleCell(2)); x = jnp.ones((1, 3, 2)); v = m.init(jax.random.key(0), x); "
+                'print(m.apply(v, x, seq_lengths=jnp.array([1]))[0])"  # rows 1, 2 are not 0'
+            ),
+            tensors=("output_padding",),
+        )
+        for name in ("flax", "flax-optimized", "flax-nnx", "flax-nnx-optimized")
+    ),
+    *(
+        KnownDivergence(
+            implementation=name,
+            package=package,
+            versions=versions,
+            applies_to=lambda case: case.lengths == "with_zero",
+            reason=(
+                "a row of length 0 gets as final state the carry after the LAST padded step, "
+                "not its initial state: the last valid carry is picked at index seq_lengths - 1, "
+                "which is -1 for length 0 (jax.experimental.rnn._select_last_carry; Flax's "
+                "_select_last_carry the same)"
+            ),
+            link="docs/findings/zero-length-rows-jax-flax.md",
+            repro=repro,
+            tensors=("h_n", "c_n"),
+        )
+        for name, package, versions, repro in (
+            (
+                "jax",
+                "jax",
+                ">=0.4.8",
+                "see docs/findings/zero-length-rows-jax-flax.md (jax.experimental.rnn.lstm_ref)",
+            ),
+            *(
+                (
+                    name,
+                    "flax",
+                    ">=0.7.1",
+                    "see docs/findings/zero-length-rows-jax-flax.md (flax.linen.RNN)",
+                )
+                for name in ("flax", "flax-optimized", "flax-nnx", "flax-nnx-optimized")
+            ),
+        )
+    ),
 ]
 
 
-def divergence_for(case: Case) -> KnownDivergence | None:
-    return next((d for d in KNOWN_DIVERGENCES if d.covers(case)), None)
+def divergences_for(case: Case) -> list[KnownDivergence]:
+    return [d for d in KNOWN_DIVERGENCES if d.covers(case)]

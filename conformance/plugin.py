@@ -18,12 +18,16 @@ import pytest
 import adapters
 
 from . import baseline
-from .cases import DTYPES, MODE_LABELS, Case, all_cases, case_from_id, cases_by_id
-from .check import CaseResult, rerun_command
+from .axes import DTYPES, MODE_LABELS
+from .cases import Case
+from .check import TEST_FUNCTION, CaseResult, rerun_command
+from .checks import CHECKS
+from .declarations import stale_declarations
+from .grid import all_cases, case_from_id, cases_by_id
 from .results import ResultsFile, write_json_atomic
 
 RECORD_KEY = "conformance_record"
-NODE_PATTERN = re.compile(r"::test_forward\[(?P<case_id>[^\]]+)\]$")
+NODE_PATTERN = re.compile(rf"::{TEST_FUNCTION}\[(?P<case_id>[^\]]+)\]$")
 
 
 def _csv_option(config, name: str, allowed, default) -> tuple[str, ...]:
@@ -50,7 +54,7 @@ def add_options(parser) -> None:
     group.addoption(
         "--save-baseline",
         metavar="DIR",
-        help="store every case's output, h_n and c_n (and the run's results) in DIR, "
+        help="store every case's tensors (and the run's results) in DIR, "
         "to compare after an upgrade: python -m reports compare OLD_DIR NEW_DIR",
     )
     group.addoption(
@@ -58,6 +62,11 @@ def add_options(parser) -> None:
         metavar="NAMES",
         help="comma-separated implementations (default: all registered: "
         f"{','.join(adapters.IMPLEMENTATIONS)})",
+    )
+    group.addoption(
+        "--check",
+        metavar="NAMES",
+        help=f"comma-separated check kinds (default: all: {','.join(CHECKS)})",
     )
     group.addoption(
         "--dtype", metavar="NAMES", help=f"comma-separated dtypes (default: {','.join(DTYPES)})"
@@ -69,6 +78,7 @@ def add_options(parser) -> None:
 
 def selected_cases(config) -> list[Case]:
     return all_cases(
+        checks=_csv_option(config, "check", CHECKS, CHECKS),
         implementations=list(
             _csv_option(config, "impl", adapters.IMPLEMENTATIONS, adapters.IMPLEMENTATIONS)
         ),
@@ -96,8 +106,8 @@ def conclude(result: CaseResult) -> None:
     if result.outcome == "unsupported":
         pytest.skip(f"unsupported: {result.reason}")
     if result.outcome == "known-divergence":
-        repro = result.divergence.repro if result.divergence else ""
-        pytest.xfail(f"known divergence: {result.reason}" + (f"; repro: {repro}" if repro else ""))
+        repros = "".join(f"; repro: {d.repro}" for d in result.divergences if d.repro)
+        pytest.xfail(f"known divergence: {result.reason}{repros}")
     pytest.fail(result.report(), pytrace=False)
 
 
@@ -173,8 +183,9 @@ class ResultsPlugin:
         divergences: dict[str, int] = {}
         for record in self.results.records:
             if record["outcome"] == "known-divergence":
-                key = f"{record['implementation']}: {record['divergence']['link']}"
-                divergences[key] = divergences.get(key, 0) + 1
+                for divergence in record.get("divergences", []):
+                    key = f"{record['implementation']} {record['check']}: {divergence['link']}"
+                    divergences[key] = divergences.get(key, 0) + 1
         for key, count in sorted(divergences.items()):
             terminalreporter.write_line(f"known divergence, {count} cases - {key}")
         terminalreporter.write_line(
@@ -193,7 +204,7 @@ class CaseGroups:
     """
 
     def __init__(self):
-        self.group_of = {
+        self.group_of = {  # across check kinds: they share compiled programs too
             case_id: f"{case.implementation}:{case.mode_label}"
             for case_id, case in cases_by_id().items()
         }
@@ -251,6 +262,8 @@ def configure(config) -> None:
         config.option.timeout = CASE_TIMEOUT_S  # pytest-timeout: the case becomes `timeout`
     if hasattr(config, "workerinput"):  # an xdist worker: the controller owns the file
         return
+    for message in stale_declarations():
+        config.issue_config_time_warning(pytest.PytestWarning(f"stale declaration: {message}"), 2)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(CaseGroups(), "conformance-case-groups")
     path = config.getoption("results_json")

@@ -1,17 +1,23 @@
-"""Rerun one case outside pytest and print what differs: python -m conformance.repro CASE_ID"""
+"""Rerun one case outside pytest and print what differs: python -m conformance.repro CASE_ID
+
+CASE_ID is a case id (as in the results file) or the pytest node id that names it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from .cases import case_from_id
 from .check import run_case
+from .grid import case_from_id
+from .outcomes import PROBLEMS
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.repro", description=__doc__)
-    parser.add_argument("case_id", help="e.g. LSTM-L2-bi-batch_first-proj8-bias-h0-keras-float32")
+    parser.add_argument(
+        "case_id", help="e.g. lengths-LSTM-L2-bi-batch_first-proj0-bias-h0-varlen-keras-float32"
+    )
     args = parser.parse_args(argv)
     try:
         case = case_from_id(args.case_id)
@@ -19,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     result = run_case(case)
     print(result.report())
-    return 0 if result.outcome in ("passed", "unsupported", "known-divergence", "skipped") else 1
+    return 1 if result.outcome in PROBLEMS else 0
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def compact(record: dict) -> dict:
         "status": STATUS_OF_OUTCOME.get(record["outcome"], "error"),
         "config": record["config"],
         "reason": record.get("reason", "")[:2000],
-        "link": record.get("divergence", {}).get("link", ""),
+        "link": next((d.get("link", "") for d in record.get("divergences", [])), ""),
         "metrics": {name: compact_metrics(m) for name, m in record.get("metrics", {}).items()},
         "rerun": record.get("rerun", ""),
     }

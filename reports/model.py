@@ -11,18 +11,9 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-# The report's vocabulary, from the results file's outcomes; most severe first.
-STATUS_OF_OUTCOME = {
-    "crashed": "crash",
-    "error": "error",
-    "timeout": "timeout",
-    "failed": "fail",
-    "known-divergence": "known divergence",
-    "passed": "pass",
-    "unsupported": "unsupported",
-    "skipped": "not run",
-}
-SEVERITY = list(STATUS_OF_OUTCOME.values())
+from conformance.outcomes import SEVERITY, STATUS_OF_OUTCOME
+
+__all__ = ["SEVERITY", "STATUS_OF_OUTCOME"]  # the suite's vocabulary, re-exported for reports
 
 # The package whose version identifies what an implementation ran.
 PACKAGE_OF_IMPLEMENTATION = {"numpy": "numpy", "torch": "torch", "jax": "jax", "flax": "flax"}
@@ -37,7 +28,9 @@ def mode_name(config: dict) -> str:
     return f"RNN {config['nonlinearity']}" if config["mode"] == "RNN" else config["mode"]
 
 
-FEATURES = [
+LENGTH_LABELS = {"full": "full length", "mixed": "per-row lengths", "with_zero": "lengths with 0"}
+FEATURES = [  # one per axis of the grid (conformance/axes.py), then dtype and check
+    ("check", lambda r: r["check"]),
     ("mode", lambda r: mode_name(r["config"])),
     ("layers", lambda r: f"{r['config']['num_layers']} layer(s)"),
     ("directions", lambda r: "bidirectional" if r["config"]["bidirectional"] else "unidirectional"),
@@ -45,24 +38,16 @@ FEATURES = [
     ("proj_size", lambda r: "proj_size > 0" if r["config"]["proj_size"] else "proj_size 0"),
     ("bias", lambda r: "bias" if r["config"]["bias"] else "no bias"),
     ("initial state", lambda r: f"h0 {r['config']['initial_state']}"),
+    ("lengths", lambda r: LENGTH_LABELS.get(r["config"].get("lengths", "full"), "?")),
     ("dtype", lambda r: r["config"]["dtype"]),
-    ("check", lambda r: r["check"]),
 ]
 
 
 def layer_config(record: dict) -> str:
-    """The configuration without implementation or dtype: a heatmap row."""
-    c = record["config"]
-    parts = [
-        mode_name(c),
-        f"L{c['num_layers']}",
-        "bi" if c["bidirectional"] else "uni",
-        "batch_first" if c["batch_first"] else "seq_first",
-    ]
-    if c["mode"] == "LSTM":
-        parts.append(f"proj{c['proj_size']}")
-    parts += ["bias" if c["bias"] else "nobias", "h0" if c["initial_state"] == "given" else "zeros"]
-    return " ".join(parts)
+    """The case id without implementation and dtype: a heatmap row."""
+    case_id = record.get("case_id") or record["test"]
+    suffix = f"-{record['implementation']}-{record['config']['dtype']}"
+    return case_id.removesuffix(suffix).replace("-", " ")
 
 
 def worst_metric(record: dict, metric: str) -> float | None:

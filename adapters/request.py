@@ -1,0 +1,93 @@
+"""What goes to an implementation (`Request`) and what comes back (named tensors).
+
+Every implementation has one entry point, `run(request) -> {"output": ..., "h_n": ..., "c_n": ...}`
+(`c_n` only for LSTM). A later check adds a field to `Request` with a default (cotangents for
+gradients, a training flag), never another signature. `Setting` is the part of a request that
+decides whether an implementation can express it, so capabilities are judged from it without
+arrays (the conformance grid asks the same question of cases that have no arrays yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .spec import Spec
+
+Tensors = dict[str, np.ndarray]  # "output", "h_n" and, for LSTM, "c_n"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The configuration an implementation must be able to express, without any array."""
+
+    spec: Spec
+    dtype: str  # "float32", "float64", ...
+    lengths: bool = False  # per-row sequence lengths are given
+    zero_length: bool = False  # ... and at least one row has length 0
+    initial_state: bool = False  # h0 (and, for LSTM, c0) are given
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call of a recurrent layer, in the canonical layout.
+
+    `x` is (seq, batch, input), or (batch, seq, input) with `spec.batch_first`; `h0`/`c0` are
+    (num_layers * num_directions, batch, features) or None for the implementation's zero default;
+    `lengths` is None (every row has the full length) or one int per batch row in [0, seq]:
+    PyTorch's packed-sequence semantics, see docs/CONVENTIONS.md.
+    """
+
+    spec: Spec
+    params: Mapping[str, np.ndarray]
+    x: np.ndarray
+    h0: np.ndarray | None = None
+    c0: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.x.dtype
+
+    @property
+    def seq_len(self) -> int:
+        return self.x.shape[1 if self.spec.batch_first else 0]
+
+    @property
+    def batch(self) -> int:
+        return self.x.shape[0 if self.spec.batch_first else 1]
+
+    @property
+    def setting(self) -> Setting:
+        return Setting(
+            spec=self.spec,
+            dtype=str(self.x.dtype),
+            lengths=self.lengths is not None,
+            zero_length=self.lengths is not None and bool(np.any(self.lengths == 0)),
+            initial_state=self.h0 is not None or self.c0 is not None,
+        )
+
+    def batch_major_x(self) -> np.ndarray:
+        """x as (batch, seq, input), what most frameworks take."""
+        return self.x if self.spec.batch_first else np.swapaxes(self.x, 0, 1)
+
+    def valid_steps(self) -> np.ndarray:
+        """(seq, batch) booleans: step t of row n is within its length."""
+        lengths = np.full(self.batch, self.seq_len) if self.lengths is None else self.lengths
+        return np.arange(self.seq_len)[:, None] < np.asarray(lengths)[None, :]
+
+
+def as_tuple(tensors: Tensors) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(output, h_n, c_n) of named tensors, as `adapters.run` returns them."""
+    return tensors["output"], tensors["h_n"], tensors.get("c_n")
+
+
+def named(spec: Spec, output, h_n, c_n=None) -> Tensors:
+    """Named tensors of (output, h_n, c_n); c_n is left out when it is None for a mode without it
+    (a c_n returned for RNN or GRU is kept, so the comparison reports it)."""
+    tensors = {"output": output, "h_n": h_n}
+    if spec.has_cell_state or c_n is not None:
+        tensors["c_n"] = c_n
+    return tensors

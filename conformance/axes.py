@@ -1,0 +1,70 @@
+"""The grid's axes, each declared once: its values, its part of a case id, when it applies.
+
+A check kind (conformance/checks/) lists the axes it varies; every other axis keeps its default.
+Sizes are chosen so that every array axis has its own length (seq 7, batch 5, input 10, hidden 9,
+proj 8, layers x directions in {1, 2, 3, 4, 6}): an implementation that swaps two axes cannot
+return the expected shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SEQ_LEN, BATCH, INPUT_SIZE, HIDDEN_SIZE, PROJ_SIZE = 7, 5, 10, 9, 8
+DTYPES = ("float64", "float32")
+MODE_LABELS = {  # label -> (mode, nonlinearity); labels are PyTorch's internal mode names
+    "RNN_TANH": ("RNN", "tanh"),
+    "RNN_RELU": ("RNN", "relu"),
+    "LSTM": ("LSTM", "tanh"),
+    "GRU": ("GRU", "tanh"),
+}
+# Per-row lengths of the `lengths` check (batch 5, seq 7): unsorted, a tie, the full length and
+# length 1; "with_zero" adds rows of length 0, which frameworks treat differently.
+LENGTHS = {"full": None, "mixed": (3, 7, 1, 3, 5), "with_zero": (3, 0, 7, 1, 0)}
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str  # the Case field it sets
+    values: tuple
+    token: Callable[[Any], str]  # its part of a case id, from the case ("" adds nothing)
+    # the values it takes given the axes before it (e.g. proj_size only varies for LSTM)
+    values_for: Callable[[Mapping[str, Any]], tuple] | None = None
+
+    def values_given(self, earlier: Mapping[str, Any]) -> tuple:
+        return self.values if self.values_for is None else self.values_for(earlier)
+
+
+def _zero_length_probe(c: Mapping[str, Any]) -> tuple:
+    """Rows of length 0 are probed on one layer, seq-first, bias, given state: what a framework
+    does with them (raise, zeros, something else) does not depend on the rest."""
+    small = c["num_layers"] == 1 and not c["batch_first"] and c["bias"] and c["proj_size"] == 0
+    return ("mixed", "with_zero") if small and c["initial_state"] == "given" else ("mixed",)
+
+
+MODE = Axis("mode_label", tuple(MODE_LABELS), lambda c: c.mode_label)
+LAYERS = Axis("num_layers", (1, 2, 3), lambda c: f"L{c.num_layers}")
+DIRECTIONS = Axis("bidirectional", (False, True), lambda c: "bi" if c.bidirectional else "uni")
+LAYOUT = Axis(
+    "batch_first", (False, True), lambda c: "batch_first" if c.batch_first else "seq_first"
+)
+PROJECTION = Axis(
+    "proj_size",
+    (0, PROJ_SIZE),
+    lambda c: f"proj{c.proj_size}" if c.mode == "LSTM" else "",
+    values_for=lambda c: (0, PROJ_SIZE) if c["mode_label"] == "LSTM" else (0,),
+)
+BIAS = Axis("bias", (True, False), lambda c: "bias" if c.bias else "nobias")
+INITIAL_STATE = Axis(
+    "initial_state", ("given", "zeros"), lambda c: "h0" if c.initial_state == "given" else "zeros"
+)
+SEQUENCE_LENGTHS = Axis(
+    "lengths",
+    ("mixed", "with_zero"),
+    lambda c: {"full": "", "mixed": "varlen", "with_zero": "zerolen"}[c.lengths],
+    values_for=_zero_length_probe,
+)
+
+LAYER_AXES = (MODE, LAYERS, DIRECTIONS, LAYOUT, PROJECTION, BIAS, INITIAL_STATE)
