@@ -29,10 +29,10 @@ def settings(kind: CheckKind) -> list[dict]:
 
 
 def all_cases(
-    checks: Iterable[str] | None = None,
     implementations: Iterable[str] | None = None,
     dtypes: Iterable[str] = DTYPES,
     mode_labels: Iterable[str] = tuple(MODE_LABELS),
+    checks: Iterable[str] | None = None,
 ) -> list[Case]:
     checks = list(CHECKS) if checks is None else list(checks)
     implementations = list(adapters.IMPLEMENTATIONS if implementations is None else implementations)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conformance.baseline import load_arrays, save_arrays
-from conformance.cases import all_cases
+from conformance.grid import all_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -52,8 +52,10 @@ def reference_baseline(tmp_path_factory) -> Path:
 def test_a_baseline_holds_every_case_s_tensors_and_the_run(reference_baseline):
     cases = all_cases(["numpy", "torch"], dtypes=("float32",), mode_labels=("GRU", "LSTM"))
     arrays = sorted(p.stem for p in (reference_baseline / "arrays").glob("*.npz"))
-    assert arrays == sorted(c.id for c in cases)
-    stored = load_arrays(reference_baseline / "arrays" / f"{cases[0].id}.npz")
+    ran = [c for c in cases if not c.setting.zero_length or c.implementation != "torch"]
+    assert arrays == sorted(c.id for c in ran)  # torch cannot express rows of length 0
+    gru = next(c for c in cases if c.mode == "GRU")
+    stored = load_arrays(reference_baseline / "arrays" / f"{gru.id}.npz")
     assert set(stored) == {"output", "h_n"} and stored["output"].dtype == np.float32
     (run,) = (reference_baseline / "runs").glob("*.json")
     assert len(json.loads(run.read_text())["records"]) == len(cases)
@@ -82,11 +84,15 @@ def test_a_planted_change_inside_the_conformance_tolerance_is_caught(reference_b
         c["implementation"] == "torch" and c["kind"] == "values" for c in changes
     )
     assert all(c["regression"] for c in changes)
-    assert "REGRESSION  GRU-L1-uni-seq_first-bias-h0-torch-float32: output moved by up to" in (
-        completed.stdout
+    assert (
+        "REGRESSION  forward-GRU-L1-uni-seq_first-bias-h0-torch-float32: output moved by up to"
+        in (completed.stdout)
     )
     page = (tmp_path / "diff.html").read_text()
-    assert "GRU-L1-uni-seq_first-bias-h0-torch-float32" in page and "regression: values" in page
+    assert (
+        "forward-GRU-L1-uni-seq_first-bias-h0-torch-float32" in page
+        and "regression: values" in page
+    )
 
 
 def test_a_planted_failure_is_an_outcome_regression(reference_baseline, tmp_path):
@@ -94,8 +100,9 @@ def test_a_planted_failure_is_an_outcome_regression(reference_baseline, tmp_path
     save_baseline(after, *SUBSET, "-p", "tests.meta_plugins.plant_gru_bug")
     completed = compare(reference_baseline, after)
     assert completed.returncode == 1
-    assert "REGRESSION  GRU-L1-bi-batch_first-bias-h0-numpy-float32: outcome passed -> failed" in (
-        completed.stdout
+    assert (
+        "REGRESSION  forward-GRU-L1-bi-batch_first-bias-h0-numpy-float32: outcome passed -> failed"
+        in (completed.stdout)
     )
 
 
@@ -143,8 +150,8 @@ def test_a_baseline_never_unpickles(reference_baseline, tmp_path):
 
 
 def test_saved_arrays_round_trip_without_pickle(tmp_path):
-    outputs = (np.arange(6.0).reshape(1, 2, 3), np.ones((1, 2, 3), np.float32), None)
+    outputs = {"output": np.arange(6.0).reshape(1, 2, 3), "h_n": np.ones((1, 2, 3), np.float32)}
     save_arrays(tmp_path, "X", outputs)
     loaded = load_arrays(tmp_path / "arrays" / "X.npz")
     assert set(loaded) == {"output", "h_n"}
-    np.testing.assert_array_equal(loaded["output"], outputs[0])
+    np.testing.assert_array_equal(loaded["output"], outputs["output"])

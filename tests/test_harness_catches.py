@@ -6,30 +6,37 @@ state, layer order, a transposed axis); a harness that lets one through would be
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import adapters
 from adapters.layout import reorder_gates
+from adapters.request import named
 from conformance import plugin
-from conformance.cases import Case, all_cases
+from conformance.cases import Case
 from conformance.check import run_case
+from conformance.grid import all_cases
 
 
 def case(mode_label="LSTM", layers=2, bi=True, batch_first=False, proj=0, dtype="float64"):
-    return Case(mode_label, layers, bi, batch_first, proj, True, "given", "numpy", dtype)
+    return Case(
+        "forward", mode_label, layers, bi, batch_first, proj, implementation="numpy", dtype=dtype
+    )
 
 
 def numpy_with(params_change=None, result_change=None):
     """A runner that is the NumPy reference with one planted mistake."""
 
-    def runner(name, spec, params, x, h0=None, c0=None):
+    def runner(name, request):
         if params_change is not None:
-            params = params_change(spec, dict(params))
-        result = list(adapters.run("numpy", spec, params, x, h0, c0))
+            request = replace(request, params=params_change(request.spec, dict(request.params)))
+        r = request
+        result = list(adapters.run("numpy", r.spec, r.params, r.x, r.h0, r.c0, r.lengths))
         if result_change is not None:
-            result = result_change(spec, result)
-        return tuple(result)
+            result = result_change(r.spec, result)
+        return named(r.spec, *result)
 
     return runner
 
@@ -105,7 +112,7 @@ def test_planted_mistake_fails_and_names_the_tensor(the_case, runner, bad_tensor
     report = result.report()
     assert f"{bad_tensor}:" in report
     assert "python -m conformance.repro " + the_case.id in report
-    assert "pytest 'conformance/test_forward.py::test_forward[" + the_case.id + "]'" in report
+    assert "pytest 'conformance/test_checks.py::test_check[" + the_case.id + "]'" in report
 
 
 def test_a_change_of_one_part_in_a_billion_fails_in_float64_and_is_located():
@@ -170,7 +177,7 @@ def test_the_honest_reference_passes_every_grid_point(dtype):
 
 
 def test_unsupported_is_recorded_as_unsupported_and_never_passes():
-    def cannot(name, spec, params, x, h0=None, c0=None):
+    def cannot(name, request):
         raise adapters.Unsupported("this framework has no such layer")
 
     result = run_case(case(), cannot)
@@ -180,7 +187,7 @@ def test_unsupported_is_recorded_as_unsupported_and_never_passes():
 
 
 def test_an_exception_in_the_implementation_is_an_error_with_its_traceback():
-    def broken(name, spec, params, x, h0=None, c0=None):
+    def broken(name, request):
         raise RuntimeError("cuDNN said no")
 
     result = run_case(case(), broken)
@@ -193,13 +200,13 @@ def test_an_exception_in_the_implementation_is_an_error_with_its_traceback():
 
 def test_a_missing_gpu_is_skipped_with_the_reason(monkeypatch):
     monkeypatch.setattr("adapters.registry.NVIDIA_DRIVER", "/nonexistent/nvidia")
-    the_case = Case("LSTM", 1, False, False, 0, True, "given", "torch-cuda", "float32")
+    the_case = Case("forward", "LSTM", implementation="torch-cuda", dtype="float32")
     result = run_case(the_case)
     assert result.outcome == "skipped" and "NVIDIA GPU" in result.reason
 
 
 def test_a_framework_without_gpu_support_is_skipped_not_an_error():
-    def no_cuda(name, spec, params, x, h0=None, c0=None):
+    def no_cuda(name, request):
         raise adapters.NotInstalled("torch-cuda: this torch build sees no CUDA device")
 
     result = run_case(case(), no_cuda)
@@ -208,7 +215,7 @@ def test_a_framework_without_gpu_support_is_skipped_not_an_error():
 
 def test_a_missing_framework_is_skipped_with_the_reason(monkeypatch):
     monkeypatch.setattr(adapters.Implementation, "missing", lambda self: ["torch"])
-    the_case = Case("GRU", 1, False, False, 0, True, "given", "torch", "float32")
+    the_case = Case("forward", "GRU", implementation="torch", dtype="float32")
     result = run_case(the_case)
     assert result.outcome == "skipped"
     assert "torch not installed" in result.reason and ".[torch]" in result.reason

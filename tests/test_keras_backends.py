@@ -51,7 +51,7 @@ def test_an_error_in_the_child_comes_back_with_its_traceback(keras_backends):
     params = adapters.init_params(SPEC)
     params["weight_ih_l0"] = params["weight_ih_l0"][:, :2]  # passes nothing to validate here
     with pytest.raises(keras_backends.BackendProcessError, match="in the keras-jax child"):
-        keras_backends.run_jax(SPEC, params, X)
+        keras_backends.run_jax(adapters.Request(SPEC, params, X))
 
 
 def test_a_child_that_dies_during_a_call_is_reported_and_replaced(keras_backends, monkeypatch):
@@ -63,7 +63,7 @@ def test_a_child_that_dies_during_a_call_is_reported_and_replaced(keras_backends
     with monkeypatch.context() as patch:  # the call finds the child gone mid-request
         patch.setattr(keras_backends, "_server", lambda backend: stale)
         with pytest.raises(keras_backends.BackendProcessError, match="died"):
-            keras_backends.run_jax(SPEC, params, X)
+            keras_backends.run_jax(adapters.Request(SPEC, params, X))
     output, _, _ = adapters.run("keras-jax", SPEC, params, X)  # a fresh child takes over
     assert output.shape == (5, 2, 8)
     assert keras_backends._servers["jax"][1].pid != stale[1].pid

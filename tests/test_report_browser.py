@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cases import all_cases
+from conformance.grid import all_cases
 from reports import html
 from reports.model import build
 from tests.test_reports import document, record
@@ -84,7 +84,7 @@ def test_the_report_of_a_real_run_drills_down_to_its_cases(browser, tmp_path):
     assert title.startswith("mode = LSTM · torch") and title.endswith(f"{expected} case(s)")
     rows = panel.find_elements(By.CSS_SELECTOR, "tr")[1:]
     assert len(rows) == expected
-    assert "pytest 'conformance/test_forward.py::test_forward[LSTM-" in rows[0].text
+    assert "pytest 'conformance/test_checks.py::test_check[forward-LSTM-" in rows[0].text
     assert "worst at" in rows[0].text
     browser.save_screenshot(str(tmp_path / "drilldown.png"))
 

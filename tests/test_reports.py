@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def record(case: Case, outcome: str, ratio: float | None = 0.01, reason: str = "") -> dict:
     result = CaseResult(case, outcome, reason)
-    rec = result.record(f"conformance/test_forward.py::test_forward[{case.id}]")
+    rec = result.record(f"conformance/test_checks.py::test_check[{case.id}]")
     if ratio is not None:
         rec["metrics"] = {
             "output": {"shape_ok": True, "max_abs_err": ratio * 1e-5, "max_rel_err": ratio * 2e-5,
@@ -40,8 +40,8 @@ def document(records: list[dict], torch_version: str = "2.13.0") -> dict:
     }  # fmt: skip
 
 
-GRU = Case("GRU", 1, False, False, 0, True, "given", "torch", "float32")
-LSTM = Case("LSTM", 2, True, True, 8, False, "zeros", "torch", "float64")
+GRU = Case("forward", "GRU", implementation="torch", dtype="float32")
+LSTM = Case("forward", "LSTM", 2, True, True, 8, False, "zeros", "full", "torch", "float64")
 
 
 def row_of(report, feature: str, value: str) -> int:

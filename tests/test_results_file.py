@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.cases import all_cases
+from conformance.grid import all_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_CONFIG_KEYS = {
@@ -54,12 +54,12 @@ def test_xdist_run_writes_one_file_with_every_case(tmp_path):
     assert "numpy" in environment["packages"]
     for record in records:
         assert set(record["config"]) >= CONTRACT_CONFIG_KEYS
-        assert record["check"] == "forward" and record["implementation"] == "numpy"
+        assert record["check"] in ("forward", "lengths") and record["implementation"] == "numpy"
         assert record["outcome"] == "passed" and record["outcome"] in OUTCOMES
-        assert record["test"].startswith("conformance/test_forward.py::test_forward[")
-        tensors = (
-            {"output", "h_n", "c_n"} if record["config"]["mode"] == "LSTM" else {"output", "h_n"}
-        )
+        assert record["test"].startswith("conformance/test_checks.py::test_check[")
+        tensors = {"output", "h_n"} | ({"c_n"} if record["config"]["mode"] == "LSTM" else set())
+        if record["check"] == "lengths":
+            tensors.add("output_padding")
         assert set(record["metrics"]) == tensors
         for metrics in record["metrics"].values():
             assert metrics["shape_ok"] is True
@@ -76,14 +76,17 @@ def test_a_real_failure_fails_the_run_and_is_recorded_with_where_and_how(tmp_pat
     assert completed.returncode == 1
     failed = [r for r in document["records"] if r["outcome"] == "failed"]
     passed = [r for r in document["records"] if r["outcome"] == "passed"]
-    assert len(failed) == 24 and len(passed) == 24  # bias cases fail, nobias cases pass
+    cases = all_cases(["numpy"], dtypes=("float64",), mode_labels=("GRU",))
+    with_bias = sum(c.bias for c in cases)  # both check kinds
+    assert len(failed) == with_bias and len(passed) == len(cases) - with_bias
     assert all(r["config"]["bias"] for r in failed) and not any(r["config"]["bias"] for r in passed)
     assert "worst at time step" in completed.stdout
-    assert "python -m conformance.repro GRU-L" in completed.stdout
+    assert "python -m conformance.repro forward-GRU-L" in completed.stdout
+    assert "python -m conformance.repro lengths-GRU-L" in completed.stdout
 
 
 def test_a_dead_worker_is_recorded_as_crashed_and_the_rest_is_kept(tmp_path):
-    victim = "GRU-L2-bi-seq_first-bias-h0-numpy-float64"
+    victim = "forward-GRU-L2-bi-seq_first-bias-h0-numpy-float64"
     completed, document = run_suite(
         tmp_path, "-n", "2", "--impl", "numpy", "--mode", "GRU",
         "-p", "tests.meta_plugins.crash_case", CRASH_CASE=victim,
@@ -146,7 +149,7 @@ def test_report_html_needs_the_results_file(tmp_path):
 
 def test_a_hanging_case_times_out_and_the_rest_runs(tmp_path):
     pytest.importorskip("pytest_timeout", reason="pytest-timeout not installed (.[suite])")
-    victim = "GRU-L1-uni-seq_first-bias-h0-numpy-float32"
+    victim = "forward-GRU-L1-uni-seq_first-bias-h0-numpy-float32"
     completed, document = run_suite(
         tmp_path, "-n", "2", "--impl", "numpy", "--mode", "GRU", "--dtype", "float32",
         "--timeout", "3", "-p", "tests.meta_plugins.hang_case", HANG_CASE=victim,
