@@ -26,6 +26,8 @@ def stale_declarations(cases: list[Case] | None = None) -> list[str]:
 
     stale = []
     for impl in adapters.IMPLEMENTATIONS.values():
+        if impl.name not in by_implementation:
+            continue  # no case of it to judge by
         settings = {case.setting for case in by_implementation[impl.name]}
         for limit in impl.limits:
             if not any(limit.applies(setting) for setting in settings):
@@ -35,8 +37,8 @@ def stale_declarations(cases: list[Case] | None = None) -> list[str]:
                 )
     for divergence in KNOWN_DIVERGENCES:
         version = installed_version(divergence.package)
-        if version is None:
-            continue  # not installed here: nothing to judge it by
+        if version is None or divergence.implementation not in by_implementation:
+            continue  # not installed here, or no case of it: nothing to judge it by
         if not any(divergence.covers(c) for c in by_implementation[divergence.implementation]):
             stale.append(
                 f"{divergence.implementation}: the known divergence {divergence.link} "

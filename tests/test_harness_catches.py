@@ -219,3 +219,88 @@ def test_a_missing_framework_is_skipped_with_the_reason(monkeypatch):
     result = run_case(the_case)
     assert result.outcome == "skipped"
     assert "torch not installed" in result.reason and ".[torch]" in result.reason
+
+
+# --- the lengths path: mistakes seen in ports of variable-length models ---------------------
+
+
+def lengths_case(mode_label="LSTM", layers=2, bi=True, batch_first=False, dtype="float64"):
+    return Case(
+        "lengths", mode_label, layers, bi, batch_first, lengths="mixed", dtype=dtype
+    )  # rows of length (3, 7, 1, 3, 5)
+
+
+def numpy_ignoring_lengths(name, request):
+    """Runs every row to the full length: no packing, no masking."""
+    return numpy_with()(name, replace(request, lengths=None))
+
+
+def numpy_not_zeroing_padding(name, request):
+    """Valid steps and states right, but the padded steps keep what was computed there."""
+    honest = numpy_with()(name, request)
+    unmasked = numpy_with()(name, replace(request, lengths=None))
+    valid = request.valid_steps()
+    if request.spec.batch_first:
+        valid = valid.T
+    output = np.where(valid[..., None], honest["output"], unmasked["output"])
+    return {**honest, "output": output}
+
+
+def numpy_reverse_from_last_step(name, request):
+    """The backward direction starts at step T-1, over the padding, instead of each row's
+    last valid step (onnxruntime#4187-style reverse mistakes): its outputs and state differ."""
+    honest = numpy_with()(name, request)
+    unmasked = numpy_with()(name, replace(request, lengths=None))
+    features = request.spec.output_size
+    output = honest["output"].copy()
+    output[..., features:] = np.where(
+        output[..., features:] != 0, unmasked["output"][..., features:], 0
+    )
+    h_n = honest["h_n"].copy()
+    h_n[1::2] = unmasked["h_n"][1::2]  # every layer's backward row
+    return {**honest, "output": output, "h_n": h_n}
+
+
+def numpy_h_n_from_last_step(name, request):
+    """h_n taken at the last time step of the padded batch, not each row's last valid step."""
+    honest = numpy_with()(name, request)
+    output = (
+        honest["output"] if not request.spec.batch_first else np.swapaxes(honest["output"], 0, 1)
+    )
+    h_n = honest["h_n"].copy()
+    h_n[-2] = output[-1, :, : request.spec.output_size]  # the last layer's forward direction
+    return {**honest, "h_n": h_n}
+
+
+def numpy_lengths_of_reversed_rows(name, request):
+    """The lengths applied to the batch rows in reverse order (a sort/unsort mix-up)."""
+    return numpy_with()(name, replace(request, lengths=request.lengths[::-1].copy()))
+
+
+@pytest.mark.parametrize(
+    "the_case, runner, bad_tensor",
+    [
+        (lengths_case(), numpy_ignoring_lengths, "h_n"),
+        (lengths_case("GRU", bi=False), numpy_not_zeroing_padding, "output_padding"),
+        (lengths_case("RNN_TANH", layers=1), numpy_reverse_from_last_step, "h_n"),
+        (lengths_case("LSTM", batch_first=True), numpy_h_n_from_last_step, "h_n"),
+        (lengths_case("GRU", dtype="float32"), numpy_lengths_of_reversed_rows, "output"),
+    ],
+    ids=["lengths-ignored", "padding-not-zero", "reverse-from-T-1", "h_n-at-T-1", "rows-swapped"],
+)
+def test_planted_lengths_mistake_fails_and_is_located(the_case, runner, bad_tensor):
+    result = run_case(the_case, runner)
+    assert result.outcome == "failed", result.report()
+    assert bad_tensor in result.reason
+    (bad,) = [c for c in result.comparisons if c.name == bad_tensor]
+    assert bad.mismatched > 0 and "batch row" in bad.worst
+    assert "python -m conformance.repro " + the_case.id in result.report()
+
+
+def test_padding_error_is_located_at_a_padded_step_of_a_short_row():
+    result = run_case(lengths_case("GRU", bi=False), numpy_not_zeroing_padding)
+    (padding,) = [c for c in result.comparisons if c.name == "output_padding"]
+    lengths = (3, 7, 1, 3, 5)
+    assert padding.worst["time step"] >= lengths[padding.worst["batch row"]]
+    (valid,) = [c for c in result.comparisons if c.name == "output"]
+    assert valid.ok  # the valid steps are still judged on their own, and agree

@@ -67,3 +67,27 @@ def test_a_child_that_dies_during_a_call_is_reported_and_replaced(keras_backends
     output, _, _ = adapters.run("keras-jax", SPEC, params, X)  # a fresh child takes over
     assert output.shape == (5, 2, 8)
     assert keras_backends._servers["jax"][1].pid != stale[1].pid
+
+
+def test_a_plain_script_without_a_main_guard_can_use_a_child_backend(tmp_path):
+    """spawn re-imports the parent's main script in the child; a user's script without
+    `if __name__ == "__main__":` must still work (the child is not told where __main__ is)."""
+    require("keras-jax")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "port.py"
+    script.write_text(
+        "import numpy as np, adapters\n"
+        "spec = adapters.Spec(mode='GRU', input_size=3, hidden_size=4)\n"
+        "x = np.ones((5, 2, 3), np.float32)\n"
+        "out, h_n, _ = adapters.run('keras-jax', spec, adapters.init_params(spec), x)\n"
+        "print('ran', out.shape)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    completed = subprocess.run(
+        [sys.executable, str(script)], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.count("ran (5, 2, 4)") == 1  # the script ran once, not in the child

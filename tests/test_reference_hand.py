@@ -154,3 +154,41 @@ def test_computes_in_the_dtype_of_x(dtype):
     x = np.ones((2, 1, 1), dtype=dtype)
     output, h_n, c_n = numpy_reference.forward(spec, params, x, np.zeros((1, 1, 1)))
     assert output.dtype == h_n.dtype == c_n.dtype == dtype
+
+
+def test_lengths_stop_each_row_and_start_its_reverse_direction_at_its_last_step():
+    """Bidirectional one-unit tanh RNN, W_ih = 1, W_hh = 0.5, no bias, h0 = 0; x = 1, 2, 3 for
+    both rows; row 0 has length 2, row 1 length 3 (PyTorch's packed semantics)."""
+    spec = Spec(mode="RNN", input_size=1, hidden_size=1, bidirectional=True, bias=False)
+    one, half = arr([1.0]), arr([0.5])
+    params = {
+        "weight_ih_l0": one,
+        "weight_hh_l0": half,
+        "weight_ih_l0_reverse": one,
+        "weight_hh_l0_reverse": half,
+    }
+    x = np.array([[[1.0], [1.0]], [[2.0], [2.0]], [[3.0], [3.0]]])  # (seq 3, batch 2, 1)
+    output, h_n, _ = numpy_reference.forward(spec, params, x, lengths=np.array([2, 3]))
+
+    f1 = math.tanh(1.0)
+    f2 = math.tanh(2.0 + 0.5 * f1)  # row 0 stops here: step 2 does not exist for it
+    b1 = math.tanh(2.0)  # row 0's reverse direction starts at its last valid step, t = 1
+    b0 = math.tanh(1.0 + 0.5 * b1)
+    assert output[:, 0, 0].tolist() == pytest.approx([f1, f2, 0.0], abs=1e-15)
+    assert output[:, 0, 1].tolist() == pytest.approx([b0, b1, 0.0], abs=1e-15)
+    assert output[2, 0].tolist() == [0.0, 0.0]  # padding is exactly 0
+    assert h_n[:, 0, 0].tolist() == pytest.approx([f2, b0], abs=1e-15)
+
+    full_b2 = math.tanh(3.0)  # row 1 has full length: its reverse direction starts at t = 2
+    full_b1 = math.tanh(2.0 + 0.5 * full_b2)
+    assert output[1, 1, 1] == pytest.approx(full_b1, abs=1e-15)
+
+
+def test_a_row_of_length_zero_keeps_its_initial_state_and_outputs_zeros():
+    spec = Spec(mode="LSTM", input_size=1, hidden_size=1)
+    params = {k: np.full_like(v, 0.3, dtype=np.float64) for k, v in init_params(spec).items()}
+    x = np.ones((2, 2, 1))
+    h0, c0 = np.array([[[0.1], [0.2]]]), np.array([[[0.4], [0.5]]])
+    output, h_n, c_n = numpy_reference.forward(spec, params, x, h0, c0, lengths=np.array([0, 2]))
+    assert output[:, 0, 0].tolist() == [0.0, 0.0]
+    assert (h_n[0, 0, 0], c_n[0, 0, 0]) == (0.1, 0.4)

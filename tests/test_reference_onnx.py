@@ -154,3 +154,42 @@ def test_reference_matches_onnx_reference_evaluator(
     for name, g, e in zip(names, got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-12, err_msg=name)
     assert len(expected) == (3 if mode == "LSTM" else 2)
+
+
+LENGTHS_GRID = list(itertools.product(("RNN", "LSTM", "GRU"), (1, 2), (False, True)))
+
+
+@pytest.mark.parametrize(
+    "mode, num_layers, bidirectional",
+    LENGTHS_GRID,
+    ids=[f"{m}-L{n}-{'bi' if b else 'uni'}" for m, n, b in LENGTHS_GRID],
+)
+def test_reference_with_lengths_matches_onnx_run_row_by_row(mode, num_layers, bidirectional):
+    """Packed semantics without trusting any packing code: a row of length L is the ONNX graph
+    run on that row's first L steps alone (onnx.reference ignores sequence_lens, so each row is
+    run on its own). Its padded outputs must be exactly 0."""
+    spec = Spec(
+        mode=mode, input_size=3, hidden_size=4, num_layers=num_layers, bidirectional=bidirectional
+    )
+    seq_len, lengths = 5, np.array([3, 5, 1, 3])
+    batch, rows = len(lengths), num_layers * spec.num_directions
+    params = {k: v.astype(np.float64) for k, v in init_params(spec, seed=11).items()}
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(seq_len, batch, spec.input_size))
+    h0 = rng.normal(size=(rows, batch, 4))
+    c0 = rng.normal(size=(rows, batch, 4)) if mode == "LSTM" else None
+
+    output, h_n, c_n = numpy_reference.forward(spec, params, x, h0, c0, lengths)
+    for n, length in enumerate(lengths):
+        feeds = {"X": x[:length, n : n + 1]}
+        for name, state in (("h0", h0), ("c0", c0)):
+            for row in range(rows if state is not None else 0):
+                layer, d = divmod(row, spec.num_directions)
+                feeds[f"{name}_l{layer}_d{d}"] = state[row, n : n + 1]
+        model = onnx_model(spec, params, int(length), 1, with_state=True)
+        expected = ReferenceEvaluator(model).run(None, feeds)
+        np.testing.assert_allclose(output[:length, n : n + 1], expected[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(output[length:, n], 0.0)
+        np.testing.assert_allclose(h_n[:, n : n + 1], expected[1], rtol=1e-12, atol=1e-12)
+        if mode == "LSTM":
+            np.testing.assert_allclose(c_n[:, n : n + 1], expected[2], rtol=1e-12, atol=1e-12)
