@@ -1,11 +1,13 @@
-"""CI's check of what the README's conformance command left: every grid point of every registered
-implementation; none failed; none skipped, except those that need a GPU (CI has none)."""
+"""CI's check of what the README's conformance command left: every grid point of every check kind
+and registered implementation; none failed; none skipped, except those that need a GPU (CI has
+none); no stale declaration (a limit or known divergence that matches no case)."""
 
 import sys
 from pathlib import Path
 
 from adapters import IMPLEMENTATIONS
-from conformance.cases import all_cases
+from conformance.declarations import stale_declarations
+from conformance.grid import all_cases
 from conformance.results import load
 
 ACCEPTED = {"passed", "unsupported", "known-divergence"}
@@ -25,6 +27,7 @@ for record in records:
         problems.append(f"{record['outcome']}: {record['test']}: {record['reason'][:300]}")
     if record["outcome"] != "passed" and not record["reason"]:
         problems.append(f"{record['outcome']} without a reason: {record['test']}")
+problems += [f"stale declaration: {message}" for message in stale_declarations()]
 if not Path(report_path).is_file() or Path(report_path).stat().st_size == 0:
     problems.append(f"no HTML report at {report_path}")
 for problem in problems[:50]:

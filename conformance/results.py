@@ -1,4 +1,4 @@
-"""The results file (CONTRACT.md section 2): one JSON document, rewritten atomically as it grows.
+"""The results file (docs/RESULTS.md): one JSON document, rewritten atomically as it grows.
 
 The file on disk is always complete, valid JSON: it is replaced (write to a temporary file, then
 rename) at most every FLUSH_INTERVAL_S while the run goes on and once more at the end, so an

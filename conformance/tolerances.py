@@ -1,7 +1,7 @@
 """How close to the float64 reference each dtype must come. The reasoning is in docs/TOLERANCES.md.
 
 An element passes when |got - ref| <= atol + rtol * |ref| (numpy.isclose's rule), with `ref` the
-NumPy reference computed in float64 from the same (float32-representable) weights and inputs.
+NumPy reference computed in float64 from exactly the weights and inputs the case ran with.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Reports built from results files (CONTRACT.md section 2). `python -m reports --help`."""
+"""Reports built from results files (docs/RESULTS.md). `python -m reports --help`."""

@@ -1,4 +1,4 @@
-"""The public API's promises (CONTRACT.md section 1), for every implementation installed here."""
+"""The public API's promises (docs/API.md), for every implementation installed here."""
 
 from __future__ import annotations
 
