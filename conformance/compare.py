@@ -136,7 +136,8 @@ def compare_tensor(
     if compared.steps is not None:
         counted = np.broadcast_to(compared.steps[:, :, None], error.shape)
         error, ratio = np.where(counted, error, 0.0), np.where(counted, ratio, 0.0)
-    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    # the worst element is one that was compared, even when every compared one agrees exactly
+    worst = np.unravel_index(int(np.argmax(np.where(counted, ratio, -1.0))), ratio.shape)
     scale = float(np.max(np.abs(expected[counted]), initial=0.0)) or 1.0
     result.max_abs_err = float(error.max())
     result.max_rel_err = result.max_abs_err / scale

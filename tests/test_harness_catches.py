@@ -304,3 +304,11 @@ def test_padding_error_is_located_at_a_padded_step_of_a_short_row():
     assert padding.worst["time step"] >= lengths[padding.worst["batch row"]]
     (valid,) = [c for c in result.comparisons if c.name == "output"]
     assert valid.ok  # the valid steps are still judged on their own, and agree
+
+
+def test_the_worst_element_of_the_padding_is_a_padded_step_even_when_all_agree():
+    result = run_case(lengths_case("GRU", bi=False))
+    assert result.outcome == "passed"
+    (padding,) = [c for c in result.comparisons if c.name == "output_padding"]
+    lengths = (3, 7, 1, 3, 5)
+    assert padding.worst["time step"] >= lengths[padding.worst["batch row"]]
