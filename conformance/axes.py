@@ -30,6 +30,8 @@ class Axis:
     name: str  # the Case field it sets
     values: tuple
     token: Callable[[Any], str]  # its part of a case id, from the case ("" adds nothing)
+    feature: str  # its row group in the report
+    describe: Callable[[Mapping[str, Any]], str]  # its row in the report, from a record's config
     # the values it takes given the axes before it (e.g. proj_size only varies for LSTM)
     values_for: Callable[[Mapping[str, Any]], tuple] | None = None
 
@@ -44,27 +46,49 @@ def _zero_length_probe(c: Mapping[str, Any]) -> tuple:
     return ("mixed", "with_zero") if small and c["initial_state"] == "given" else ("mixed",)
 
 
-MODE = Axis("mode_label", tuple(MODE_LABELS), lambda c: c.mode_label)
-LAYERS = Axis("num_layers", (1, 2, 3), lambda c: f"L{c.num_layers}")
-DIRECTIONS = Axis("bidirectional", (False, True), lambda c: "bi" if c.bidirectional else "uni")
+def mode_name(config: Mapping[str, Any]) -> str:
+    return f"RNN {config['nonlinearity']}" if config["mode"] == "RNN" else config["mode"]
+
+
+LENGTH_NAMES = {"full": "full length", "mixed": "per-row lengths", "with_zero": "lengths with 0"}
+
+MODE = Axis("mode_label", tuple(MODE_LABELS), lambda c: c.mode_label, "mode", mode_name)
+LAYERS = Axis(
+    "num_layers", (1, 2, 3), lambda c: f"L{c.num_layers}", "layers",
+    lambda config: f"{config['num_layers']} layer(s)",
+)  # fmt: skip
+DIRECTIONS = Axis(
+    "bidirectional", (False, True), lambda c: "bi" if c.bidirectional else "uni", "directions",
+    lambda config: "bidirectional" if config["bidirectional"] else "unidirectional",
+)  # fmt: skip
 LAYOUT = Axis(
-    "batch_first", (False, True), lambda c: "batch_first" if c.batch_first else "seq_first"
-)
+    "batch_first", (False, True), lambda c: "batch_first" if c.batch_first else "seq_first",
+    "layout", lambda config: "batch_first" if config["batch_first"] else "seq_first",
+)  # fmt: skip
 PROJECTION = Axis(
     "proj_size",
     (0, PROJ_SIZE),
     lambda c: f"proj{c.proj_size}" if c.mode == "LSTM" else "",
+    "proj_size",
+    lambda config: "proj_size > 0" if config["proj_size"] else "proj_size 0",
     values_for=lambda c: (0, PROJ_SIZE) if c["mode_label"] == "LSTM" else (0,),
 )
-BIAS = Axis("bias", (True, False), lambda c: "bias" if c.bias else "nobias")
+BIAS = Axis(
+    "bias", (True, False), lambda c: "bias" if c.bias else "nobias", "bias",
+    lambda config: "bias" if config["bias"] else "no bias",
+)  # fmt: skip
 INITIAL_STATE = Axis(
-    "initial_state", ("given", "zeros"), lambda c: "h0" if c.initial_state == "given" else "zeros"
-)
+    "initial_state", ("given", "zeros"), lambda c: "h0" if c.initial_state == "given" else "zeros",
+    "initial state", lambda config: f"h0 {config['initial_state']}",
+)  # fmt: skip
 SEQUENCE_LENGTHS = Axis(
     "lengths",
     ("mixed", "with_zero"),
     lambda c: {"full": "", "mixed": "varlen", "with_zero": "zerolen"}[c.lengths],
+    "lengths",
+    lambda config: LENGTH_NAMES.get(config.get("lengths", "full"), "?"),
     values_for=_zero_length_probe,
 )
 
 LAYER_AXES = (MODE, LAYERS, DIRECTIONS, LAYOUT, PROJECTION, BIAS, INITIAL_STATE)
+ALL_AXES = (*LAYER_AXES, SEQUENCE_LENGTHS)  # every axis, in case-id order

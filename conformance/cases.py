@@ -18,18 +18,7 @@ import numpy as np
 import adapters
 from adapters import Request, Setting
 
-from .axes import (
-    BATCH,
-    HIDDEN_SIZE,
-    INPUT_SIZE,
-    LAYER_AXES,
-    LENGTHS,
-    MODE_LABELS,
-    SEQ_LEN,
-    SEQUENCE_LENGTHS,
-)
-
-ID_AXES = (*LAYER_AXES, SEQUENCE_LENGTHS)  # the order of their tokens in a case id
+from .axes import ALL_AXES, BATCH, HIDDEN_SIZE, INPUT_SIZE, LENGTHS, MODE_LABELS, SEQ_LEN
 
 
 @dataclass(frozen=True)
@@ -56,7 +45,7 @@ class Case:
 
     @property
     def id(self) -> str:
-        tokens = [axis.token(self) for axis in ID_AXES]
+        tokens = [axis.token(self) for axis in ALL_AXES]
         return "-".join([self.check, *filter(None, tokens), self.implementation, self.dtype])
 
     @property

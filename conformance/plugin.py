@@ -9,6 +9,7 @@ every case that was scheduled is accounted for.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 from pathlib import Path
@@ -253,6 +254,25 @@ def _interrupt_on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def share_the_cores(workers: int) -> None:
+    """Size each worker's framework thread pools to its share of the cores.
+
+    With -n auto every worker would otherwise start TensorFlow, XLA and PyTorch pools as large as
+    the machine, so N workers run N times that many busy threads on N cores. Set before any
+    framework is imported (the adapters import them on first use; Keras child processes inherit
+    the environment); a variable the user set is left alone.
+    """
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(name, threads)
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    if threads == "1" and "XLA_FLAGS" not in os.environ:
+        os.environ["XLA_FLAGS"] = SINGLE_THREADED_XLA
+
+
 CASE_TIMEOUT_S = 300  # one case takes well under a second; a hang must not stall the run
 
 
@@ -261,6 +281,7 @@ def configure(config) -> None:
     if config.pluginmanager.hasplugin("timeout") and not config.getoption("timeout"):
         config.option.timeout = CASE_TIMEOUT_S  # pytest-timeout: the case becomes `timeout`
     if hasattr(config, "workerinput"):  # an xdist worker: the controller owns the file
+        share_the_cores(int(config.workerinput.get("workercount", 1)))
         return
     for message in stale_declarations():
         config.issue_config_time_warning(pytest.PytestWarning(f"stale declaration: {message}"), 2)

@@ -11,6 +11,7 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from conformance.axes import ALL_AXES
 from conformance.outcomes import SEVERITY, STATUS_OF_OUTCOME
 
 __all__ = ["SEVERITY", "STATUS_OF_OUTCOME"]  # the suite's vocabulary, re-exported for reports
@@ -24,21 +25,9 @@ def package_of(implementation: str) -> str:
     return "keras" if head == "keras" else PACKAGE_OF_IMPLEMENTATION.get(head, head)
 
 
-def mode_name(config: dict) -> str:
-    return f"RNN {config['nonlinearity']}" if config["mode"] == "RNN" else config["mode"]
-
-
-LENGTH_LABELS = {"full": "full length", "mixed": "per-row lengths", "with_zero": "lengths with 0"}
-FEATURES = [  # one per axis of the grid (conformance/axes.py), then dtype and check
+FEATURES = [  # one row group per axis of the grid (conformance/axes.py), then dtype
     ("check", lambda r: r["check"]),
-    ("mode", lambda r: mode_name(r["config"])),
-    ("layers", lambda r: f"{r['config']['num_layers']} layer(s)"),
-    ("directions", lambda r: "bidirectional" if r["config"]["bidirectional"] else "unidirectional"),
-    ("layout", lambda r: "batch_first" if r["config"]["batch_first"] else "seq_first"),
-    ("proj_size", lambda r: "proj_size > 0" if r["config"]["proj_size"] else "proj_size 0"),
-    ("bias", lambda r: "bias" if r["config"]["bias"] else "no bias"),
-    ("initial state", lambda r: f"h0 {r['config']['initial_state']}"),
-    ("lengths", lambda r: LENGTH_LABELS.get(r["config"].get("lengths", "full"), "?")),
+    *((axis.feature, lambda r, axis=axis: axis.describe(r["config"])) for axis in ALL_AXES),
     ("dtype", lambda r: r["config"]["dtype"]),
 ]
 
