@@ -1,7 +1,8 @@
-"""Time the whole forward grid as users run it: python -m conformance.benchmark [--impl ...]
+"""Time the grid as users run it: python -m conformance.benchmark [--impl ...] [--check ...]
 
 Runs `pytest conformance -n auto` in a fresh process (framework start-up included) and prints the
-wall-clock time with the number of cases, so the figure in the README can be reproduced.
+wall-clock time and the CPU time (user + sys of every process it started) with the number of
+cases, so the figures in the README can be reproduced.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -17,27 +19,35 @@ from collections import Counter
 
 from adapters import IMPLEMENTATIONS
 
+from .checks import CHECKS
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.benchmark", description=__doc__)
     parser.add_argument(
         "--impl", default=",".join(IMPLEMENTATIONS), help="default: every registered one"
     )
+    parser.add_argument("--check", default=",".join(CHECKS), help="default: every check kind")
     parser.add_argument("--workers", default="auto", help="pytest-xdist -n value")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         results = os.path.join(tmp, "results.json")
         command = [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider"]
-        command += ["-n", args.workers, "--impl", args.impl, "--results-json", results]
+        command += ["-n", args.workers, "--impl", args.impl, "--check", args.check]
+        command += ["--results-json", results]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True)
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         with open(results) as f:
             records = json.load(f)["records"]
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     outcomes = Counter(r["outcome"] for r in records)
     print(
-        f"forward grid, {args.impl}, float64+float32:\n{len(records)} cases in {wall:.1f} s wall "
-        f"with -n {args.workers} on {os.cpu_count()} cores (pytest exit {completed.returncode}; "
+        f"checks {args.check}; {args.impl}; float64+float32:\n{len(records)} cases in "
+        f"{wall:.1f} s wall, {cpu:.1f} s CPU (user+sys) with -n {args.workers} on "
+        f"{os.cpu_count()} cores (pytest exit {completed.returncode}; "
         + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
         + ")"
     )
