@@ -78,4 +78,10 @@ def run_request(name: str, request: Request) -> Tensors:
         raise Unsupported(reason)
     if reason := impl.unavailable_reason():
         raise NotInstalled(f"{name}: {reason}")
-    return impl.load()(request)
+    try:
+        return impl.load()(request)
+    except Unsupported as undeclared:  # every unsupported comes from the registry, with its reason
+        raise RuntimeError(
+            f"{name} raised Unsupported({undeclared}) for a setting its registry entry does not "
+            "declare: declare a Limit in adapters/registry.py or fix the adapter"
+        ) from undeclared

@@ -2,9 +2,11 @@
 
 Its weights come as one flat vector in cuDNN's layout (what `jax.experimental.rnn.lstm` takes on
 GPU); the adapter packs that vector from the canonical params and checks it with the library's own
-`unpack_lstm_weights` instead of assuming the layout. lstm_ref is LSTM only, float32 only, with
-both biases always present and no projection (declared in the registry). Variable lengths are its
-own `seq_lengths`. `jax-cuda` passes precision=HIGHEST: float32 is judged by float32's tolerance,
+`unpack_lstm_weights` instead of assuming the layout. The module is LSTM only, always adds both
+biases (so bias=False is expressed exactly by zero biases) and has no projection (declared in the
+registry). lstm_ref runs float64 under JAX's x64 mode, switched on for the call; cuDNN's lstm
+runs float32 only. Variable lengths are its own `seq_lengths`. `jax-cuda` passes
+precision=HIGHEST: float32 is judged by float32's tolerance,
 and the default lets cuDNN use TF32.
 """
 
@@ -16,26 +18,27 @@ import numpy as np
 from jax.experimental import rnn
 
 from .errors import NotInstalled
+from .jax_common import precision_scope
 from .layout import layer_weights
 from .request import Request, Tensors, named
 from .spec import Spec
 
 
-def pack_flat_weights(spec: Spec, params) -> np.ndarray:
+def pack_flat_weights(spec: Spec, params, dtype=np.float32) -> np.ndarray:
     """cuDNN order: W_ih, W_hh of every (layer, direction), then b_ih, b_hh of every one."""
     pseudo_layers = [
-        layer_weights(spec, params, layer, d, np.float32)
+        layer_weights(spec, params, layer, d, dtype)
         for layer in range(spec.num_layers)
         for d in range(spec.num_directions)
     ]
     matrices = [m.ravel() for w in pseudo_layers for m in (w.w_ih, w.w_hh)]
-    biases = [b for w in pseudo_layers for b in (w.b_ih, w.b_hh)]
+    biases = [b for w in pseudo_layers for b in (w.input_bias, w.recurrent_bias)]
     return np.concatenate(matrices + biases)
 
 
-def checked_weights(spec: Spec, params):
+def checked_weights(spec: Spec, params, dtype=np.float32):
     """The flat cuDNN vector and jax's own unpacking of it, which must give back our params."""
-    flat = pack_flat_weights(spec, params)
+    flat = pack_flat_weights(spec, params, dtype)
     sizes = (spec.input_size, spec.hidden_size, spec.num_layers, spec.bidirectional)
     expected = rnn.get_num_params_in_lstm(*sizes)
     if flat.size != expected:
@@ -43,9 +46,9 @@ def checked_weights(spec: Spec, params):
     unpacked = rnn.unpack_lstm_weights(jnp.asarray(flat), *sizes)
     for layer in range(spec.num_layers):  # the layout must round-trip, or our packing is wrong
         for d in range(spec.num_directions):
-            ours = layer_weights(spec, params, layer, d, np.float32)
+            ours = layer_weights(spec, params, layer, d, dtype)
             p = layer * spec.num_directions + d
-            mine = (ours.w_ih, ours.w_hh, ours.b_ih, ours.b_hh)
+            mine = (ours.w_ih, ours.w_hh, ours.input_bias, ours.recurrent_bias)
             for theirs, expected_part in zip(unpacked, mine):
                 if not np.array_equal(np.asarray(theirs[p]), expected_part):
                     raise RuntimeError(f"jax unpacks pseudo-layer {p} differently from our packing")
@@ -67,11 +70,12 @@ def run_with(cudnn: bool, request: Request) -> Tensors:
             device = jax.devices("gpu")[0]
         except RuntimeError as error:
             raise NotInstalled(f"jax-cuda: jax sees no GPU ({error})") from error
-    batch_major = request.batch_major_x().astype(np.float32)  # the API is batch-first
+    dtype = request.dtype
+    batch_major = request.batch_major_x()  # the API is batch-first
     rows, batch, seq_len = spec.num_layers * spec.num_directions, request.batch, request.seq_len
-    zeros = np.zeros((rows, batch, spec.hidden_size), np.float32)
-    h0 = zeros if request.h0 is None else request.h0.astype(np.float32)
-    c0 = zeros if request.c0 is None else request.c0.astype(np.float32)
+    zeros = np.zeros((rows, batch, spec.hidden_size), dtype)
+    h0 = zeros if request.h0 is None else request.h0
+    c0 = zeros if request.c0 is None else request.c0
     sizes = dict(
         input_size=spec.input_size,
         hidden_size=spec.hidden_size,
@@ -79,17 +83,18 @@ def run_with(cudnn: bool, request: Request) -> Tensors:
         dropout=0.0,
         bidirectional=spec.bidirectional,
     )
-    arrays = [jnp.asarray(a) for a in (batch_major, h0, c0)]
     lengths = np.full(batch, seq_len) if request.lengths is None else request.lengths
-    seq_lengths = jnp.asarray(lengths, dtype=jnp.int32)
-    flat, unpacked = checked_weights(spec, params)
-    if cudnn:
-        arrays, flat, seq_lengths = jax.device_put((arrays, flat, seq_lengths), device)
-        output, h_n, c_n = rnn.lstm(
-            *arrays, flat, seq_lengths, precision=jax.lax.Precision.HIGHEST, **sizes
-        )
-    else:
-        output, h_n, c_n = rnn.lstm_ref(*arrays, *unpacked, seq_lengths=seq_lengths, **sizes)
-    output = np.asarray(output)
+    with precision_scope("jax", dtype):
+        arrays = [jnp.asarray(a) for a in (batch_major, h0, c0)]
+        seq_lengths = jnp.asarray(lengths, dtype=jnp.int32)
+        flat, unpacked = checked_weights(spec, params, dtype)
+        if cudnn:
+            arrays, flat, seq_lengths = jax.device_put((arrays, flat, seq_lengths), device)
+            output, h_n, c_n = rnn.lstm(
+                *arrays, flat, seq_lengths, precision=jax.lax.Precision.HIGHEST, **sizes
+            )
+        else:
+            output, h_n, c_n = rnn.lstm_ref(*arrays, *unpacked, seq_lengths=seq_lengths, **sizes)
+        output, h_n, c_n = (np.asarray(a) for a in (output, h_n, c_n))
     output = output if spec.batch_first else np.swapaxes(output, 0, 1)
-    return named(spec, output, np.asarray(h_n), np.asarray(c_n))
+    return named(spec, output, h_n, c_n)

@@ -52,8 +52,8 @@ def validate_inputs(
     c0: np.ndarray | None,
     lengths: np.ndarray | None = None,
 ) -> None:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy array, got {type(x).__name__}")
+    if not isinstance(x, np.ndarray) or isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"x must be a plain numpy array, got {type(x).__name__}")
     if not np.issubdtype(x.dtype, np.floating):
         raise TypeError(f"x must be floating point, got {x.dtype}")
     layout = "(batch, seq, input)" if spec.batch_first else "(seq, batch, input)"
@@ -77,8 +77,10 @@ def validate_inputs(
 def _validate_lengths(lengths: np.ndarray | None, batch: int, seq_len: int) -> None:
     if lengths is None:
         return
-    if not isinstance(lengths, np.ndarray):
-        raise TypeError(f"lengths must be a numpy array or None, got {type(lengths).__name__}")
+    if not isinstance(lengths, np.ndarray) or isinstance(lengths, np.ma.MaskedArray):
+        raise TypeError(
+            f"lengths must be a plain numpy array or None, got {type(lengths).__name__}"
+        )
     if not np.issubdtype(lengths.dtype, np.integer):
         raise TypeError(f"lengths must be integers, got {lengths.dtype}")
     if lengths.shape != (batch,):
@@ -92,8 +94,8 @@ def _validate_lengths(lengths: np.ndarray | None, batch: int, seq_len: int) -> N
 def _validate_state(name: str, state: np.ndarray | None, shape: tuple[int, int, int]) -> None:
     if state is None:
         return
-    if not isinstance(state, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array or None, got {type(state).__name__}")
+    if not isinstance(state, np.ndarray) or isinstance(state, np.ma.MaskedArray):
+        raise TypeError(f"{name} must be a plain numpy array or None, got {type(state).__name__}")
     if not np.issubdtype(state.dtype, np.floating):
         raise TypeError(f"{name} must be floating point, got {state.dtype}")
     if state.shape != shape:

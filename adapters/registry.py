@@ -74,9 +74,8 @@ JAX_RNN_LIMITS = (
     Limit("RNN", "jax.experimental.rnn has only an LSTM, no RNN"),
     Limit("GRU", "jax.experimental.rnn has only an LSTM, no GRU"),
     Limit("proj_size", "jax.experimental.rnn's LSTM has no projection (proj_size)"),
-    Limit("bias=False", "jax.experimental.rnn's LSTM always has b_ih and b_hh (no bias=False)"),
-    Limit("float64", "jax.experimental.rnn's LSTM runs float32 only"),
 )
+JAX_CUDNN_LIMITS = JAX_RNN_LIMITS + (Limit("float64", "cuDNN's LSTM in jax runs float32 only"),)
 FLAX_LIMITS = (Limit("proj_size", "Flax recurrent cells have no output projection (proj_size)"),)
 OPTIMIZED_LSTM_LIMITS = FLAX_LIMITS + tuple(
     Limit(mode, f"OptimizedLSTMCell is an LSTM cell; {mode} is checked by the non-optimized one")
@@ -147,14 +146,14 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax.experimental.rnn.lstm (cuDNN), precision HIGHEST: LSTM, float32",
             function="run_cuda",
             device="cuda",
-            limits=JAX_RNN_LIMITS,
+            limits=JAX_CUDNN_LIMITS,
         ),
         Implementation(
             "jax",
             "adapters.jax_adapter",
             ("jax",),
             "jax",
-            "jax.experimental.rnn.lstm_ref (pure JAX, CPU): LSTM, float32",
+            "jax.experimental.rnn.lstm_ref (pure JAX, CPU): LSTM",
             limits=JAX_RNN_LIMITS,
         ),
         Implementation(

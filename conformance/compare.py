@@ -112,18 +112,27 @@ def locate(spec: Spec, compared: Compared, index: tuple[int, ...]) -> dict:
 
 
 def compare_tensor(
-    spec: Spec, compared: Compared, got, expected: np.ndarray, tolerance: Tolerance
+    spec: Spec,
+    compared: Compared,
+    got,
+    expected: np.ndarray,
+    tolerance: Tolerance,
+    dtype: np.dtype | None = None,
 ) -> TensorComparison:
-    """`expected` is time-major; `got` is in the layout the case asks for (batch_first)."""
+    """`expected` is time-major; `got` is in the layout the case asks for (batch_first) and, when
+    `dtype` is given, must be a plain numpy array of that dtype (the input's, as promised)."""
     name = compared.name
     batch_major = compared.layout == SEQUENCE and spec.batch_first
     expected_shape = tuple(expected.shape)
     if batch_major:  # shapes are reported in the layout the user asked for
         expected_shape = (expected_shape[1], expected_shape[0], *expected_shape[2:])
-    if got is not None and not isinstance(got, np.ndarray):
-        problem = f"is a {type(got).__name__}, not a numpy array"
+    if got is not None and (not isinstance(got, np.ndarray) or isinstance(got, np.ma.MaskedArray)):
+        problem = f"is a {type(got).__name__}, not a plain numpy array"
         return TensorComparison(name, expected_shape, None, problem=problem)
     result = TensorComparison(name, expected_shape, None if got is None else tuple(got.shape))
+    if got is not None and dtype is not None and got.dtype != dtype:
+        result.problem = f"has dtype {got.dtype}, expected {dtype} (the input's)"
+        return result
     if not result.shape_ok:
         return result
     if batch_major:
@@ -155,6 +164,7 @@ def compare_tensors(
     got: Mapping[str, np.ndarray],
     expected: Mapping[str, np.ndarray],
     tolerance: Tolerance,
+    dtype: np.dtype | None = None,
 ) -> list[TensorComparison]:
     """Each compared tensor, key by key; a tensor the mode does not have must be absent."""
     if not isinstance(got, Mapping):

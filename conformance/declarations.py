@@ -39,7 +39,13 @@ def stale_declarations(cases: list[Case] | None = None) -> list[str]:
         version = installed_version(divergence.package)
         if version is None or divergence.implementation not in by_implementation:
             continue  # not installed here, or no case of it: nothing to judge it by
-        if not any(divergence.covers(c) for c in by_implementation[divergence.implementation]):
+        impl = adapters.IMPLEMENTATIONS[divergence.implementation]
+        judged = [  # a case the registry refuses is never judged, so it cannot keep one alive
+            c
+            for c in by_implementation[divergence.implementation]
+            if not impl.unsupported_reason(c.setting)
+        ]
+        if not any(divergence.covers(c) for c in judged):
             stale.append(
                 f"{divergence.implementation}: the known divergence {divergence.link} "
                 f"({divergence.package} {divergence.versions}; {version} installed) matches no "

@@ -6,7 +6,12 @@ the upstream link and a minimal repro that uses the framework alone, and it is b
 
 - `tensors`: the only compared tensors it explains (None: any). A case is `known-divergence` only
   when every tensor that differs is explained by a divergence that covers the case; anything
-  else that differs makes it `failed`.
+  else that differs makes it `failed`. A wrong shape, a missing or extra tensor, a wrong dtype
+  or a value that is not an array is never explained.
+- What the framework computes instead, so that the explained tensors stay checked: `computes`
+  (the expected tensors as the framework documents them, compared at the case's tolerance),
+  `within` (the dtype whose tolerance they still meet, e.g. float32 accuracy in a float64 case)
+  or `finite` (only that they are finite numbers, where the framework leaves them unspecified).
 - `raises`: the exception it explains, a regex searched in "Type: message" (empty: none). An
   implementation that raises anything else where a divergence is declared is an `error`.
 - A covered case in which a divergence no longer shows (its tensors agree, or it no longer
@@ -20,12 +25,58 @@ from __future__ import annotations
 import importlib.metadata
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
+import numpy as np
 from packaging.specifiers import SpecifierSet
 
+from adapters import Request, numpy_reference
+from adapters.request import Tensors
+
 from .cases import Case
+
+
+def nnx_gru_without_b_hn(request: Request) -> Request:
+    """What nnx.GRUCell computes: PyTorch's GRU with b_hn = 0 (it has no place for it)."""
+    params = dict(request.params)
+    for name, value in request.params.items():
+        if name.startswith("bias_hh"):
+            params[name] = np.concatenate([value[: 2 * len(value) // 3], np.zeros(len(value) // 3)])
+    return replace(request, params=params)
+
+
+def keras_masked_outputs(request: Request, reference: Tensors) -> Tensors:
+    """What a unidirectional Keras RNN outputs at masked steps: the row's last valid output
+    (zero_output_for_mask=False), 0 for a row with none."""
+    output = reference["output"].copy()  # time-major: (seq, batch, features)
+    for row, length in enumerate(request.lengths):
+        output[length:, row] = output[length - 1, row] if length else 0.0
+    return {**reference, "output": output}
+
+
+def keras_jax_masked_outputs(request: Request, reference: Tensors) -> Tensors:
+    """As keras_masked_outputs, but Keras on JAX outputs the initial state (not 0) at the masked
+    steps of a row that has no valid step (docs/findings/keras-jax-masked-row-outputs-h0.md)."""
+    results = keras_masked_outputs(request, reference)
+    output = results["output"]
+    spec = request.spec
+    if request.h0 is not None:
+        last_layer = (spec.num_layers - 1) * spec.num_directions
+        for row in np.flatnonzero(request.lengths == 0):
+            output[:, row] = request.h0[last_layer, row]
+    return results
+
+
+def state_after_the_padding(request: Request, reference: Tensors) -> Tensors:
+    """What jax.experimental.rnn and Flax give a row of length 0 as final state: the carry after
+    the last padded step, i.e. the state of running the row to the full length."""
+    unmasked = numpy_reference.run(replace(request, lengths=None))
+    empty = request.lengths == 0
+    states = {name: reference[name].copy() for name in ("h_n", "c_n") if name in reference}
+    for name in states:
+        states[name][:, empty] = unmasked[name][:, empty]
+    return {**reference, **states}
 
 
 @cache
@@ -52,6 +103,31 @@ class KnownDivergence:
     repro: str = ""  # a few lines that show it with the framework alone
     tensors: tuple[str, ...] | None = None  # the compared tensors it explains; None: any
     raises: str = ""  # the exception it explains: a regex searched in "Type: message"
+    # what the framework computes instead (one of these, unless it only raises):
+    # the reference of other inputs (a parameter the framework has no place for) ...
+    computes_with: Callable[[Request], Request] | None = None
+    # ... or other results from the (widened) request and the reference's results
+    computes: Callable[[Request, Tensors], Tensors] | None = None
+    within: str = ""  # the dtype whose tolerance the explained tensors still meet
+    finite: bool = False  # the explained tensors are finite, nothing more is specified
+
+    def __post_init__(self) -> None:
+        computes = self.computes is not None or self.computes_with is not None
+        bounds = [computes, bool(self.within), self.finite]
+        if sum(bounds) != (0 if self.raises else 1):
+            raise ValueError(
+                f"{self.implementation} {self.link}: declare what it computes instead: exactly "
+                "one of computes, within, finite (none for a divergence that only raises)"
+            )
+
+    @property
+    def bound(self) -> str:
+        if self.computes is not None or self.computes_with is not None:
+            how = self.computes or self.computes_with
+            return f"equal to what it computes instead ({how.__name__})"
+        if self.within:
+            return f"within {self.within} tolerance"
+        return "finite" if self.finite else f"raising {self.raises}"
 
     def explains_error(self, summary: str) -> bool:
         return bool(self.raises) and re.search(self.raises, summary, re.DOTALL) is not None
@@ -67,6 +143,7 @@ class KnownDivergence:
             "repro": self.repro,
             "tensors": None if self.tensors is None else list(self.tensors),
             "raises": self.raises,
+            "bound": self.bound,
         }
 
     def covers(self, case: Case) -> bool:
@@ -97,6 +174,7 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             "map(str, k)): v.shape for k, v in nnx.state(cell, nnx.Param).flat_state()})"
             "  # dense_h/kernel, dense_i/bias, dense_i/kernel: no hidden bias"
         ),
+        computes_with=nnx_gru_without_b_hn,
     ),
     KnownDivergence(
         implementation="keras-torch",
@@ -119,6 +197,8 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             "a = keras.ops.ones((2, 2), dtype='float64'); print(keras.ops.matmul(a, a).dtype)\""
             "  # torch.float32"
         ),
+        tensors=("output", "h_n", "c_n"),
+        within="float32",
     ),
     KnownDivergence(
         implementation="keras-jax",
@@ -158,6 +238,8 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             'KERAS_BACKEND=jax JAX_ENABLE_X64=1 python -c "import keras; '
             "print(keras.ops.tanh(keras.ops.ones((2,), dtype='float64')).dtype)\"  # float32"
         ),
+        tensors=("output", "h_n", "c_n"),
+        within="float32",
     ),
     *(
         KnownDivergence(
@@ -167,9 +249,10 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             applies_to=lambda case: case.check == "lengths" and not case.bidirectional,
             reason=(
                 "Keras masking repeats a row's last valid output at its masked steps "
-                "(RNN(zero_output_for_mask=False), the default; zeros before the first valid "
-                "step), where PyTorch's pad_packed_sequence pads with 0. Valid steps and final "
-                "states agree; Bidirectional sets zero_output_for_mask=True and agrees fully"
+                "(RNN(zero_output_for_mask=False), the default; before the first valid step 0, "
+                "or on JAX the initial state), where PyTorch's pad_packed_sequence pads with 0. "
+                "Valid steps and final states agree; Bidirectional sets "
+                "zero_output_for_mask=True and agrees fully"
             ),
             link="https://keras.io/api/layers/recurrent_layers/rnn/",
             repro=(
@@ -178,8 +261,13 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
                 ' bool)); print(np.asarray(y)[0])"  # rows 1 and 2 repeat row 0, not 0'
             ),
             tensors=("output_padding",),
+            computes=computes,
         )
-        for name in ("keras", "keras-jax", "keras-torch")
+        for name, computes in (
+            ("keras", keras_masked_outputs),
+            ("keras-jax", keras_jax_masked_outputs),
+            ("keras-torch", keras_masked_outputs),
+        )
     ),
     *(
         KnownDivergence(
@@ -200,6 +288,7 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
                 'print(m.apply(v, x, seq_lengths=jnp.array([1]))[0])"  # rows 1, 2 are not 0'
             ),
             tensors=("output_padding",),
+            finite=True,
         )
         for name in ("flax", "flax-optimized", "flax-nnx", "flax-nnx-optimized")
     ),
@@ -218,6 +307,7 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             link="docs/findings/zero-length-rows-jax-flax.md",
             repro=repro,
             tensors=("h_n", "c_n"),
+            computes=state_after_the_padding,
         )
         for name, package, versions, repro in (
             (
@@ -242,3 +332,19 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
 
 def divergences_for(case: Case) -> list[KnownDivergence]:
     return [d for d in KNOWN_DIVERGENCES if d.covers(case)]
+
+
+def computed_instead(
+    declared: list[KnownDivergence], request: Request, reference: Tensors
+) -> Tensors:
+    """What the framework computes under every declaration that covers the case, composed:
+    the other inputs first, then the other results."""
+    adjusted = request
+    for divergence in declared:
+        if divergence.computes_with is not None:
+            adjusted = divergence.computes_with(adjusted)
+    results = reference if adjusted is request else numpy_reference.run(adjusted)
+    for divergence in declared:
+        if divergence.computes is not None:
+            results = divergence.computes(adjusted, results)
+    return results

@@ -119,11 +119,24 @@ def test_jax_says_what_it_cannot_express():
     for spec, reason in [
         (Spec(mode="GRU", input_size=3, hidden_size=4), "only an LSTM"),
         (Spec(mode="LSTM", input_size=3, hidden_size=4, proj_size=2), "projection"),
-        (Spec(mode="LSTM", input_size=3, hidden_size=4, bias=False), "bias=False"),
-        (Spec(mode="LSTM", input_size=3, hidden_size=4), "float32 only"),
     ]:
         with pytest.raises(adapters.Unsupported, match=reason):
             adapters.run("jax", spec, adapters.init_params(spec), x)
+    float64 = adapters.Setting(Spec(mode="LSTM", input_size=3, hidden_size=4), "float64")
+    assert "float32 only" in adapters.IMPLEMENTATIONS["jax-cuda"].unsupported_reason(float64)
+
+
+def test_jax_runs_float64_and_bias_false_as_lstm_ref_can():
+    require("jax")
+    x = np.random.default_rng(1).normal(size=(5, 2, 3))
+    for bias in (True, False):
+        spec = Spec(mode="LSTM", input_size=3, hidden_size=4, bias=bias, bidirectional=True)
+        params = {k: v.astype(np.float64) for k, v in adapters.init_params(spec).items()}
+        got = adapters.run("jax", spec, params, x, lengths=np.array([3, 5]))
+        expected = adapters.run("numpy", spec, params, x, lengths=np.array([3, 5]))
+        for g, e in zip(got, expected):
+            assert g.dtype == np.float64
+            np.testing.assert_allclose(g, e, rtol=1e-13, atol=1e-13)
 
 
 def test_available_imports_no_framework():
@@ -152,11 +165,11 @@ def test_jax_flat_weight_layout_is_checked_with_jax_own_unpacking(monkeypatch):
     from adapters import jax_adapter
     from adapters.layout import layer_weights
 
-    def torch_interleaved(spec, params):  # PyTorch's order: each pseudo-layer's 4 tensors together
+    def torch_interleaved(spec, params, dtype):  # PyTorch's order: a pseudo-layer's 4 together
         parts = []
         for layer in range(spec.num_layers):
             for d in range(spec.num_directions):
-                w = layer_weights(spec, params, layer, d, np.float32)
+                w = layer_weights(spec, params, layer, d, dtype)
                 parts += [w.w_ih.ravel(), w.w_hh.ravel(), w.b_ih, w.b_hh]
         return np.concatenate(parts)
 

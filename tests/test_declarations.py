@@ -9,11 +9,12 @@ import pytest
 
 import adapters
 from adapters.capabilities import Limit
+from adapters.layout import reorder_gates
 from conformance import declarations, divergences
 from conformance.cases import Case
 from conformance.check import run_case
 from conformance.grid import all_cases
-from tests.test_harness_catches import numpy_with
+from tests.test_harness_catches import numpy_with, swap_lstm_input_and_forget
 
 
 def test_the_shipped_declarations_all_match_cases():
@@ -37,7 +38,7 @@ def test_a_limit_that_matches_no_case_is_reported(monkeypatch):
 def test_a_divergence_that_matches_no_case_is_reported(monkeypatch, change):
     planted = divergences.KnownDivergence(
         implementation="numpy", package="numpy", versions=">=1", applies_to=lambda case: True,
-        reason="planted", link="https://example.invalid/1",
+        reason="planted", link="https://example.invalid/1", finite=True,
     )  # fmt: skip
     monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [replace(planted, **change)])
     monkeypatch.setattr(declarations, "KNOWN_DIVERGENCES", divergences.KNOWN_DIVERGENCES)
@@ -68,11 +69,14 @@ def test_every_limit_answers_unsupported_with_its_reason_before_the_framework_lo
 
 
 def declare(monkeypatch, **fields):
+    fields = fields if {"raises", "finite", "within", "computes"} & set(fields) else {
+        **fields, "finite": True
+    }  # fmt: skip
     planted = divergences.KnownDivergence(
         implementation="numpy", package="numpy", versions=">=1", applies_to=lambda case: True,
-        reason="planted", link="https://example.invalid/2",
+        reason="planted", link="https://example.invalid/2", **fields,
     )  # fmt: skip
-    monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [replace(planted, **fields)])
+    monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [planted])
 
 
 LENGTHS = Case("lengths", "GRU", 1, False, lengths="mixed", dtype="float64")
@@ -113,7 +117,7 @@ def test_an_exception_is_a_known_divergence_only_when_declared_and_matching(monk
     declare(monkeypatch, raises=r"TypeError: scan carry")
     assert run_case(LENGTHS, raises("scan carry float64 in")).outcome == "known-divergence"
     assert run_case(LENGTHS, raises("something else")).outcome == "error"
-    declare(monkeypatch)  # declares values, no exception: any exception is an error
+    declare(monkeypatch, finite=True)  # declares values, no exception: any exception is an error
     assert run_case(LENGTHS, raises("scan carry float64 in")).outcome == "error"
     declare(monkeypatch, raises=r"TypeError: scan carry")  # ... and expects one that is gone
     result = run_case(LENGTHS)
@@ -136,3 +140,133 @@ def test_torch_float64_keeps_float64_weights():
     result = run_case(torch_case)
     assert result.outcome == "passed", result.report()
     assert max(c.max_abs_err for c in result.comparisons) < 1e-13
+
+
+# --- what a framework computes instead keeps the explained tensors checked --------------------
+
+
+def test_a_declaration_must_say_what_the_framework_computes_instead():
+    with pytest.raises(ValueError, match="declare what it computes instead"):
+        divergences.KnownDivergence(
+            implementation="numpy", package="numpy", versions=">=1",
+            applies_to=lambda case: True, reason="r", link="https://example.invalid/3",
+        )  # fmt: skip
+
+
+NNX_GRU = Case("forward", "GRU", 2, True, implementation="flax-nnx", dtype="float64")
+
+
+def numpy_as_nnx(swap_rz=False):
+    """The reference as nnx.GRUCell computes it (no b_hn), optionally with a porting mistake."""
+
+    def runner(name, request):
+        request = divergences.nnx_gru_without_b_hn(request)
+        if swap_rz:
+            params = {k: reorder_gates(v, "GRU", "zrn") for k, v in request.params.items()}
+            request = replace(request, params=params)
+        return numpy_with()(name, request)
+
+    return runner
+
+
+def test_the_nnx_gru_divergence_explains_a_missing_b_hn_and_nothing_else():
+    assert run_case(NNX_GRU, numpy_as_nnx()).outcome == "known-divergence"
+    result = run_case(NNX_GRU, numpy_as_nnx(swap_rz=True))
+    assert result.outcome == "failed" and "beyond the declared divergence" in result.reason
+
+
+def test_structural_problems_are_never_explained():
+    def as_tuple(name, request):
+        return tuple(numpy_as_nnx()(name, request).values())
+
+    def wrong_dtype(name, request):
+        return {k: v.astype(np.float32) for k, v in numpy_as_nnx()(name, request).items()}
+
+    for runner in (as_tuple, wrong_dtype):
+        assert run_case(NNX_GRU, runner).outcome == "failed"
+
+
+def test_float32_accuracy_in_float64_explains_rounding_not_a_gate_swap():
+    case = Case("forward", "LSTM", 1, implementation="keras-jax", dtype="float64")
+
+    def float32_accuracy(name, request):
+        narrow = replace(request, x=request.x.astype(np.float32))
+        return {k: v.astype(np.float64) for k, v in numpy_with()(name, narrow).items()}
+
+    assert run_case(case, float32_accuracy).outcome == "known-divergence"
+    swapped = numpy_with(swap_lstm_input_and_forget)
+    assert run_case(case, swapped).outcome == "failed"
+
+
+def test_unspecified_padding_must_still_be_finite():
+    case = Case("lengths", "GRU", 1, lengths="mixed", implementation="flax", dtype="float32")
+
+    def padding(value):
+        def runner(name, request):
+            result = numpy_with()(name, request)
+            output = result["output"].copy()
+            output[6, 0] = value  # row 0 has length 3
+            return {**result, "output": output}
+
+        return runner
+
+    assert run_case(case, padding(0.25)).outcome == "known-divergence"
+    assert run_case(case, padding(np.nan)).outcome == "failed"
+
+
+def test_keras_padding_is_checked_as_keras_computes_it():
+    case = Case("lengths", "GRU", 1, lengths="mixed", implementation="keras", dtype="float32")
+
+    def keras_like(repeat_last):
+        def runner(name, request):
+            result = numpy_with()(name, request)
+            output = result["output"].copy()
+            for row, length in enumerate(request.lengths):
+                output[length:, row] = output[length - 1, row] if repeat_last else 0.5
+            return {**result, "output": output}
+
+        return runner
+
+    assert run_case(case, keras_like(True)).outcome == "known-divergence"
+    assert run_case(case, keras_like(False)).outcome == "failed"
+
+
+def test_an_output_cut_to_the_longest_row_fails():
+    case = Case("lengths", "LSTM", 1, lengths="with_zero", dtype="float64")  # longest 6 < 7
+
+    def cut(name, request):
+        result = numpy_with()(name, request)
+        longest = int(request.lengths.max())
+        return {**result, "output": result["output"][:longest]}
+
+    result = run_case(case, cut)
+    assert result.outcome == "failed" and "output" in result.reason
+
+
+def test_an_unsupported_raised_by_an_adapter_is_an_error_not_unsupported(monkeypatch):
+    from adapters import numpy_reference
+
+    def refuses(request):
+        raise adapters.Unsupported("I just don't feel like it")
+
+    monkeypatch.setattr(numpy_reference, "run", refuses)
+    result = run_case(Case("forward", "GRU", 1, dtype="float32"))
+    assert result.outcome == "error" and "does not declare" in result.reason
+
+
+def test_the_registry_decides_unsupported_whatever_the_runner():
+    keras_proj = Case("forward", "LSTM", proj_size=8, implementation="keras", dtype="float32")
+    result = run_case(keras_proj, numpy_with())
+    assert result.outcome == "unsupported" and "proj_size" in result.reason
+
+
+def test_a_divergence_covering_only_unsupported_cases_is_stale(monkeypatch):
+    planted = divergences.KnownDivergence(
+        implementation="keras", package="keras", versions=">=1",
+        applies_to=lambda case: case.proj_size > 0, reason="planted",
+        link="https://example.invalid/4", finite=True,
+    )  # fmt: skip
+    monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [planted])
+    monkeypatch.setattr(declarations, "KNOWN_DIVERGENCES", [planted])
+    (stale,) = declarations.stale_declarations(all_cases(["keras"], dtypes=("float32",)))
+    assert "https://example.invalid/4" in stale

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ def declare(monkeypatch, versions=">=1", applies_to=lambda case: case.mode == "L
         applies_to=applies_to,
         reason="planted: input and forget gates swapped",
         link="https://example.invalid/issue/1",
+        computes_with=lambda request: replace(
+            request, params=swap_lstm_input_and_forget(request.spec, dict(request.params))
+        ),
     )
     monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [planted])
     return planted

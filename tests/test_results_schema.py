@@ -97,6 +97,7 @@ def planted_divergence(monkeypatch, raises: str = "") -> None:
         repro="python -c 'pass'",
         tensors=None if raises else ("output",),
         raises=raises,
+        finite=not raises,
     )
     monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [planted])
 
@@ -158,7 +159,9 @@ def test_the_schema_names_what_the_code_writes(schema):
     output, h_n = written["metrics"]["output"], written["metrics"]["h_n"]
     assert defs["sequenceLocation"]["required"] == list(output["worst"])
     assert defs["stateLocation"]["required"] == list(h_n["worst"])
-    divergence = divergences.KnownDivergence("numpy", "numpy", ">=1", bool, "r", "l").as_record()
+    divergence = divergences.KnownDivergence(
+        "numpy", "numpy", ">=1", bool, "r", "l", finite=True
+    ).as_record()
     assert defs["divergence"]["required"] == list(divergence)
     pattern = re.compile(defs["record"]["properties"]["implementation"]["pattern"])
     assert all(pattern.fullmatch(name) for name in adapters.IMPLEMENTATIONS)
@@ -212,7 +215,7 @@ def test_records_without_a_result_validate(validator):
     "change, problem",
     [
         (lambda t: {**t, "output": t["output"][:, :3]}, None),  # wrong shape: no numbers
-        (lambda t: {**t, "h_n": t["h_n"].tolist()}, "not a numpy array"),
+        (lambda t: {**t, "h_n": t["h_n"].tolist()}, "not a plain numpy array"),
         (lambda t: {**t, "c_n": np.zeros_like(t["h_n"])}, "must be absent"),
         (lambda t: [t["output"], t["h_n"]], "not named tensors"),
     ],

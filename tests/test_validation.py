@@ -146,3 +146,12 @@ def test_batch_first_layout_is_checked_against_batch_axis(frameworks_must_not_lo
     x = np.zeros((2, 5, 3))  # batch 2, seq 5
     with pytest.raises(ValueError, match="h0"):
         adapters.run("numpy", spec, adapters.init_params(spec), x, np.zeros((1, 5, 4)))
+
+
+@pytest.mark.parametrize("argument", ["x", "lengths"])
+def test_a_masked_array_is_refused_not_silently_unmasked(argument):
+    spec = adapters.Spec(mode="GRU", input_size=3, hidden_size=4)
+    arguments = {"x": np.ones((5, 2, 3)), "lengths": np.array([2, 5])}
+    arguments[argument] = np.ma.array(arguments[argument], mask=np.zeros_like(arguments[argument]))
+    with pytest.raises(TypeError, match="plain numpy array"):
+        adapters.run("numpy", spec, adapters.init_params(spec), **arguments)
