@@ -111,7 +111,7 @@ def run_with(name: str, request: Request) -> Tensors:
         final, outputs = apply(nnx.state(model), inputs, initial_carry(spec, initial), lengths)
         return outputs, final_states(spec, final)
 
-    with precision_scope(name, dtype):
+    with precision_scope(dtype):
         return run_stacked(request, run_layer)
 
 

@@ -6,8 +6,7 @@ GPU); the adapter packs that vector from the canonical params and checks it with
 biases (so bias=False is expressed exactly by zero biases) and has no projection (declared in the
 registry). lstm_ref runs float64 under JAX's x64 mode, switched on for the call; cuDNN's lstm
 runs float32 only. Variable lengths are its own `seq_lengths`. `jax-cuda` passes
-precision=HIGHEST: float32 is judged by float32's tolerance,
-and the default lets cuDNN use TF32.
+precision=HIGHEST: float32 is judged by float32's tolerance, and the default lets cuDNN use TF32.
 """
 
 from __future__ import annotations
@@ -72,7 +71,7 @@ def run_with(cudnn: bool, request: Request) -> Tensors:
             raise NotInstalled(f"jax-cuda: jax sees no GPU ({error})") from error
     dtype = request.dtype
     batch_major = request.batch_major_x()  # the API is batch-first
-    rows, batch, seq_len = spec.num_layers * spec.num_directions, request.batch, request.seq_len
+    rows, batch = spec.num_layers * spec.num_directions, request.batch
     zeros = np.zeros((rows, batch, spec.hidden_size), dtype)
     h0 = zeros if request.h0 is None else request.h0
     c0 = zeros if request.c0 is None else request.c0
@@ -83,10 +82,9 @@ def run_with(cudnn: bool, request: Request) -> Tensors:
         dropout=0.0,
         bidirectional=spec.bidirectional,
     )
-    lengths = np.full(batch, seq_len) if request.lengths is None else request.lengths
-    with precision_scope("jax", dtype):
+    with precision_scope(dtype):
         arrays = [jnp.asarray(a) for a in (batch_major, h0, c0)]
-        seq_lengths = jnp.asarray(lengths, dtype=jnp.int32)
+        seq_lengths = jnp.asarray(request.row_lengths(), dtype=jnp.int32)
         flat, unpacked = checked_weights(spec, params, dtype)
         if cudnn:
             arrays, flat, seq_lengths = jax.device_put((arrays, flat, seq_lengths), device)

@@ -85,11 +85,11 @@ def direction_cells(layer, spec: Spec):
 
 def precision_scope(backend: str, dtype: str):
     """Keras on JAX computes float64 only in JAX's x64 mode: on for this call, not globally."""
-    if backend == "jax" and dtype == "float64":
-        import jax
+    if backend != "jax":
+        return contextlib.nullcontext()
+    from .jax_common import precision_scope as jax_precision_scope  # imports jax: JAX only
 
-        return jax.enable_x64(True)
-    return contextlib.nullcontext()
+    return jax_precision_scope(np.dtype(dtype))
 
 
 def run(backend: str, request: Request) -> Tensors:

@@ -27,7 +27,6 @@ class Setting:
     dtype: str  # "float32", "float64", ...
     lengths: bool = False  # per-row sequence lengths are given
     zero_length: bool = False  # ... and at least one row has length 0
-    initial_state: bool = False  # h0 (and, for LSTM, c0) are given
 
 
 @dataclass(frozen=True)
@@ -66,17 +65,19 @@ class Request:
             dtype=str(self.x.dtype),
             lengths=self.lengths is not None,
             zero_length=self.lengths is not None and bool(np.any(self.lengths == 0)),
-            initial_state=self.h0 is not None or self.c0 is not None,
         )
 
     def batch_major_x(self) -> np.ndarray:
         """x as (batch, seq, input), what most frameworks take."""
         return self.x if self.spec.batch_first else np.swapaxes(self.x, 0, 1)
 
+    def row_lengths(self) -> np.ndarray:
+        """Each row's length: `lengths`, or the full length for every row."""
+        return np.full(self.batch, self.seq_len) if self.lengths is None else self.lengths
+
     def valid_steps(self) -> np.ndarray:
         """(seq, batch) booleans: step t of row n is within its length."""
-        lengths = np.full(self.batch, self.seq_len) if self.lengths is None else self.lengths
-        return np.arange(self.seq_len)[:, None] < np.asarray(lengths)[None, :]
+        return np.arange(self.seq_len)[:, None] < self.row_lengths()[None, :]
 
 
 def as_tuple(tensors: Tensors) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -69,7 +69,6 @@ class Case:
             dtype=self.dtype,
             lengths=self.lengths != "full",
             zero_length=0 in (LENGTHS[self.lengths] or ()),
-            initial_state=self.initial_state == "given",
         )
 
     @property

@@ -7,7 +7,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -126,7 +126,7 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
         return result
     duration = time.perf_counter() - start
 
-    evidence = Evidence(case, kind.compared(case, request), got, reference(case), widened(request))
+    evidence = Evidence(case, kind.compared(case, request), got, reference(case), request)
     comparisons = compare_tensors(
         case.spec,
         evidence.compared,
@@ -143,7 +143,8 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
 @dataclass
 class Evidence:
     """What a judgement may compare again: the implementation's tensors, what was compared, the
-    reference, and the request in float64 (for what a divergence says is computed instead)."""
+    reference, and the case's request (in float64 for what a divergence says is computed
+    instead, made only when a bound asks for it)."""
 
     case: Case
     compared: tuple[Compared, ...]
@@ -151,13 +152,20 @@ class Evidence:
     reference: Tensors
     request: Request
 
+    @cached_property
+    def widened_request(self) -> Request:
+        return widened(self.request)
+
+    def _compared(self, name: str) -> Compared:
+        return next(c for c in self.compared if c.name == name)
+
     def recompare(self, name: str, expected: Tensors, tolerance: Tolerance) -> TensorComparison:
-        (compared,) = [c for c in self.compared if c.name == name]
+        compared = self._compared(name)
         got = self.got.get(compared.source)
         return compare_tensor(self.case.spec, compared, got, expected[compared.source], tolerance)
 
     def finite(self, name: str) -> bool:
-        (compared,) = [c for c in self.compared if c.name == name]
+        compared = self._compared(name)
         values = self.got.get(compared.source)
         if compared.steps is not None:
             steps = compared.steps if not self.case.batch_first else compared.steps.T
@@ -177,7 +185,7 @@ def bound_holds(
         loose = tolerance_for(divergence.within)
         return evidence.recompare(name, evidence.reference, loose).ok
     if divergence.computes is not None or divergence.computes_with is not None:
-        instead = computed_instead(declared, evidence.request, evidence.reference)
+        instead = computed_instead(declared, evidence.widened_request, evidence.reference)
         return evidence.recompare(name, instead, tolerance).ok
     return divergence.finite and evidence.finite(name)
 
@@ -195,11 +203,11 @@ def judge_error(case: Case, summary: str) -> CaseResult:
 
 
 def judge_comparisons(
-    case: Case, comparisons: list[TensorComparison], evidence: Evidence | None = None
+    case: Case, comparisons: list[TensorComparison], evidence: Evidence
 ) -> CaseResult:
     differing = [c for c in comparisons if not c.ok]
     declared = divergences_for(case)
-    if not declared or evidence is None:
+    if not declared:
         if not differing:
             return CaseResult(case, "passed", comparisons=comparisons)
         reason = "differs from the reference in " + ", ".join(c.name for c in differing)
