@@ -111,6 +111,21 @@ def locate(spec: Spec, compared: Compared, index: tuple[int, ...]) -> dict:
     return where
 
 
+def element_errors(
+    got: np.ndarray, expected: np.ndarray, tolerance: Tolerance
+) -> tuple[np.ndarray, np.ndarray]:
+    """|got - expected| and its ratio to the tolerance, element by element.
+
+    Equal values (equal infinities included) agree exactly; a NaN on either side is never close,
+    so a NaN in the reference cannot let any value pass, and neither can a NaN output."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.where(got == expected, 0.0, np.abs(got - expected))
+        error[np.isnan(error)] = np.inf
+        ratio = np.where(error == 0.0, 0.0, error / tolerance.bound(np.abs(expected)))
+    ratio[np.isnan(ratio)] = np.inf  # an infinite error against an infinite reference
+    return error, ratio
+
+
 def compare_tensor(
     spec: Spec,
     compared: Compared,
@@ -138,16 +153,15 @@ def compare_tensor(
     if batch_major:
         got = to_time_major(got, batch_first=True)
     got64 = got.astype(np.float64)
-    error = np.abs(got64 - expected)
-    error[np.isnan(got64)] = np.inf  # a NaN is never close
-    ratio = error / tolerance.bound(np.abs(expected))
+    error, ratio = element_errors(got64, expected, tolerance)
     counted = np.ones(error.shape, dtype=bool)
     if compared.steps is not None:
         counted = np.broadcast_to(compared.steps[:, :, None], error.shape)
         error, ratio = np.where(counted, error, 0.0), np.where(counted, ratio, 0.0)
     # the worst element is one that was compared, even when every compared one agrees exactly
     worst = np.unravel_index(int(np.argmax(np.where(counted, ratio, -1.0))), ratio.shape)
-    scale = float(np.max(np.abs(expected[counted]), initial=0.0)) or 1.0
+    finite_expected = np.abs(expected[counted & np.isfinite(expected)])
+    scale = float(np.max(finite_expected, initial=0.0)) or 1.0
     result.max_abs_err = float(error.max())
     result.max_rel_err = result.max_abs_err / scale
     result.tolerance_ratio = float(ratio.max())

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import traceback
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from .check import TEST_FUNCTION, CaseResult, rerun_command
 from .checks import CHECKS
 from .declarations import stale_declarations
 from .grid import all_cases, case_from_id, cases_by_id
+from .jsonsafe import from_json_safe, to_json_safe
 from .results import ResultsFile, write_json_atomic
 
 RECORD_KEY = "conformance_record"
@@ -89,7 +91,8 @@ def selected_cases(config) -> list[Case]:
 
 
 def attach_record(node, result: CaseResult) -> None:
-    node.user_properties.append((RECORD_KEY, json.dumps(result.record(node.nodeid))))
+    record = to_json_safe(result.record(node.nodeid))
+    node.user_properties.append((RECORD_KEY, json.dumps(record, allow_nan=False)))
 
 
 def save_to_baseline(config, result: CaseResult) -> None:
@@ -133,7 +136,7 @@ def _record_without_result(report) -> dict | None:
         return None
     last_line = (report.longreprtext.strip().splitlines() or [outcome])[-1]
     result = CaseResult(case, outcome, last_line)
-    result.duration_s = getattr(report, "duration", 0.0)
+    result.duration_s = float(getattr(report, "duration", 0.0))
     return result.record(report.nodeid)
 
 
@@ -143,6 +146,7 @@ class ResultsPlugin:
         self.report_path = report_path
         self.baseline_copy = baseline_copy  # the baseline keeps the run's results too
         self.recorded: set[str] = set()
+        self.report_error = ""
 
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report) -> None:
@@ -163,13 +167,20 @@ class ResultsPlugin:
         if self.baseline_copy:
             write_json_atomic(self.baseline_copy, self.results.document())
         if self.report_path:
-            from reports import html
-            from reports.model import build
+            try:
+                self.write_report()
+            except Exception as error:  # the results file is already complete: keep it
+                self.report_error = "".join(traceback.format_exception_only(type(error), error))
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
 
-            report = build([self.results.document()], [self.results.path.name])
-            path = Path(self.report_path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(html.render(report), encoding="utf-8")
+    def write_report(self) -> None:
+        from reports import html
+        from reports.model import build
+
+        report = build([from_json_safe(self.results.document())], [self.results.path.name])
+        path = Path(self.report_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(html.render(report), encoding="utf-8")
 
     @pytest.hookimpl
     def pytest_terminal_summary(self, terminalreporter) -> None:
@@ -192,7 +203,13 @@ class ResultsPlugin:
         terminalreporter.write_line(
             f"{len(self.results.records)} records written to {self.results.path}"
         )
-        if self.report_path:
+        if self.report_error:
+            terminalreporter.write_line(
+                f"compatibility report NOT written ({self.report_error.strip()}); the results "
+                f"file is complete: python -m reports build {self.results.path} -o REPORT.html",
+                red=True,
+            )
+        elif self.report_path:
             terminalreporter.write_line(f"compatibility report: {self.report_path}")
 
 

@@ -17,6 +17,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .jsonsafe import from_json_safe, to_json_safe
+
 SCHEMA = "rnn-conformance/1"
 FLUSH_INTERVAL_S = 2.0  # the least time between two writes while the run goes on
 # ... and writes take at most this share of the run: the whole grid's file is ~18 MB and takes
@@ -95,7 +97,7 @@ class ResultsFile:
         self.flush()  # an empty but valid file from the start: the path is writable
 
     def add(self, record: dict) -> None:
-        self.records.append(record)
+        self.records.append(to_json_safe(record))  # a NaN output is data, not a lost run
         interval = max(FLUSH_INTERVAL_S, self._flush_cost / FLUSH_SHARE)
         if time.monotonic() - self._last_flush >= interval:
             self.flush()
@@ -132,4 +134,4 @@ def load(path: str | os.PathLike) -> dict:
     for key in ("environment", "records"):
         if key not in document:
             raise ValueError(f"{path}: missing {key!r}")
-    return document
+    return from_json_safe(document)

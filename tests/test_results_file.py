@@ -159,3 +159,28 @@ def test_a_hanging_case_times_out_and_the_rest_runs(tmp_path):
     assert by_id[victim]["outcome"] == "timeout"
     assert len(by_id) == len(all_cases(["numpy"], dtypes=("float32",), mode_labels=("GRU",)))
     assert all(r["outcome"] == "passed" for i, r in by_id.items() if i != victim)
+
+
+def test_nan_and_inf_outputs_keep_every_record_and_the_report(tmp_path):
+    """Non-finite numbers are data: written as "NaN"/"Infinity" strings, never a lost run."""
+    report = tmp_path / "report.html"
+    completed, document = run_suite(
+        tmp_path, "-n", "2", "--impl", "numpy", "--mode", "GRU", "--check", "forward",
+        "--report-html", str(report), "-p", "tests.meta_plugins.poison_outputs",
+    )  # fmt: skip
+    assert completed.returncode == 1, completed.stdout[-3000:]
+    assert "INTERNALERROR" not in completed.stdout + completed.stderr
+    cases = all_cases(["numpy"], mode_labels=("GRU",), checks=("forward",))
+    assert len(document["records"]) == len(cases) and document["run"]["complete"] is True
+    for record in document["records"]:
+        config = record["config"]
+        poisoned = config["bidirectional"] or config["num_layers"] == 2
+        assert record["outcome"] == ("failed" if poisoned else "passed"), record["case_id"]
+        output = record["metrics"]["output"]
+        if poisoned:
+            assert output["max_abs_err"] == output["tolerance_ratio"] == "Infinity"
+        if config["num_layers"] == 2:
+            assert record["metrics"]["h_n"]["worst"]["got"] == "-Infinity"
+        elif config["bidirectional"]:
+            assert output["worst"]["got"] == "NaN"
+    assert report.exists() and "NaN" in report.read_text()
