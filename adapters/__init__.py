@@ -79,9 +79,22 @@ def run_request(name: str, request: Request) -> Tensors:
     if reason := impl.unavailable_reason():
         raise NotInstalled(f"{name}: {reason}")
     try:
-        return impl.load()(request)
+        tensors = impl.load()(request)
     except Unsupported as undeclared:  # every unsupported comes from the registry, with its reason
         raise RuntimeError(
             f"{name} raised Unsupported({undeclared}) for a setting its registry entry does not "
             "declare: declare a Limit in adapters/registry.py or fix the adapter"
         ) from undeclared
+    return owned(tensors)
+
+
+def owned(tensors: Tensors) -> Tensors:
+    """The caller's own writable arrays: JAX hands out read-only views of its buffers."""
+    if not isinstance(tensors, Mapping):
+        return tensors  # the conformance check reports what came back
+    return {
+        name: np.array(value)
+        if isinstance(value, np.ndarray) and not value.flags.writeable
+        else value
+        for name, value in tensors.items()
+    }

@@ -49,7 +49,7 @@ def checked_weights(spec: Spec, params, dtype=np.float32):
             p = layer * spec.num_directions + d
             mine = (ours.w_ih, ours.w_hh, ours.input_bias, ours.recurrent_bias)
             for theirs, expected_part in zip(unpacked, mine):
-                if not np.array_equal(np.asarray(theirs[p]), expected_part):
+                if not np.array_equal(np.asarray(theirs[p]), expected_part, equal_nan=True):
                     raise RuntimeError(f"jax unpacks pseudo-layer {p} differently from our packing")
     return flat, unpacked
 

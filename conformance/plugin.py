@@ -17,77 +17,22 @@ from pathlib import Path
 
 import pytest
 
-import adapters
-
 from . import baseline
-from .axes import DTYPES, MODE_LABELS
-from .cases import Case
 from .check import TEST_FUNCTION, CaseResult, rerun_command
-from .checks import CHECKS
 from .declarations import stale_declarations
-from .grid import all_cases, case_from_id, cases_by_id
+from .grid import case_from_id, cases_by_id
 from .jsonsafe import from_json_safe, to_json_safe
+from .options import (
+    ResultsClaim,
+    add_options,
+    check_output_paths,
+    default_timeout,
+    selected_cases,
+)
 from .results import ResultsFile, write_json_atomic
 
 RECORD_KEY = "conformance_record"
 NODE_PATTERN = re.compile(rf"::{TEST_FUNCTION}\[(?P<case_id>[^\]]+)\]$")
-
-
-def _csv_option(config, name: str, allowed, default) -> tuple[str, ...]:
-    raw = config.getoption(name)
-    if not raw:
-        return tuple(default)
-    values = tuple(v.strip() for v in raw.split(",") if v.strip())
-    unknown = [v for v in values if v not in allowed]
-    if unknown:
-        raise pytest.UsageError(f"--{name}: unknown {unknown}; choose from {', '.join(allowed)}")
-    return values
-
-
-def add_options(parser) -> None:
-    group = parser.getgroup("conformance", "recurrent-layer conformance")
-    group.addoption(
-        "--results-json", metavar="PATH", help="write every checked case to this JSON file"
-    )
-    group.addoption(
-        "--report-html",
-        metavar="PATH",
-        help="write the HTML compatibility report of this run (needs --results-json)",
-    )
-    group.addoption(
-        "--save-baseline",
-        metavar="DIR",
-        help="store every case's tensors (and the run's results) in DIR, "
-        "to compare after an upgrade: python -m reports compare OLD_DIR NEW_DIR",
-    )
-    group.addoption(
-        "--impl",
-        metavar="NAMES",
-        help="comma-separated implementations (default: all registered: "
-        f"{','.join(adapters.IMPLEMENTATIONS)})",
-    )
-    group.addoption(
-        "--check",
-        metavar="NAMES",
-        help=f"comma-separated check kinds (default: all: {','.join(CHECKS)})",
-    )
-    group.addoption(
-        "--dtype", metavar="NAMES", help=f"comma-separated dtypes (default: {','.join(DTYPES)})"
-    )
-    group.addoption(
-        "--mode", metavar="NAMES", help=f"comma-separated modes (default: {','.join(MODE_LABELS)})"
-    )
-
-
-def selected_cases(config) -> list[Case]:
-    return all_cases(
-        checks=_csv_option(config, "check", CHECKS, CHECKS),
-        implementations=list(
-            _csv_option(config, "impl", adapters.IMPLEMENTATIONS, adapters.IMPLEMENTATIONS)
-        ),
-        dtypes=_csv_option(config, "dtype", DTYPES, DTYPES),
-        mode_labels=_csv_option(config, "mode", MODE_LABELS, MODE_LABELS),
-    )
 
 
 def attach_record(node, result: CaseResult) -> None:
@@ -141,7 +86,14 @@ def _record_without_result(report) -> dict | None:
 
 
 class ResultsPlugin:
-    def __init__(self, path, report_path: str | None, baseline_copy: Path | None):
+    def __init__(
+        self,
+        path,
+        report_path: str | None,
+        baseline_copy: Path | None,
+        claim: ResultsClaim | None = None,
+    ):
+        self.claim = claim
         self.results = ResultsFile(path)
         self.report_path = report_path
         self.baseline_copy = baseline_copy  # the baseline keeps the run's results too
@@ -164,6 +116,8 @@ class ResultsPlugin:
     @pytest.hookimpl
     def pytest_sessionfinish(self, session, exitstatus) -> None:
         self.results.close(exitstatus, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+        if self.claim:
+            self.claim.release()
         if self.baseline_copy:
             write_json_atomic(self.baseline_copy, self.results.document())
         if self.report_path:
@@ -290,30 +244,24 @@ def share_the_cores(workers: int) -> None:
         os.environ["XLA_FLAGS"] = SINGLE_THREADED_XLA
 
 
-CASE_TIMEOUT_S = 300  # one case takes well under a second; a hang must not stall the run
-
-
 def configure(config) -> None:
     selected_cases(config)  # bad option values are usage errors, before collection
-    if config.pluginmanager.hasplugin("timeout") and not config.getoption("timeout"):
-        config.option.timeout = CASE_TIMEOUT_S  # pytest-timeout: the case becomes `timeout`
+    default_timeout(config)
     if hasattr(config, "workerinput"):  # an xdist worker: the controller owns the file
         share_the_cores(int(config.workerinput.get("workercount", 1)))
         return
+    check_output_paths(config)
     for message in stale_declarations():
         config.issue_config_time_warning(pytest.PytestWarning(f"stale declaration: {message}"), 2)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(CaseGroups(), "conformance-case-groups")
     path = config.getoption("results_json")
     baseline_dir = config.getoption("save_baseline")
-    if config.getoption("report_html") and not path:
-        raise pytest.UsageError(
-            "--report-html needs --results-json PATH (the report is built from it)"
-        )
     baseline_run = baseline.new_run_path(baseline_dir) if baseline_dir else None
     if path or baseline_run:
         copy = baseline_run if path else None  # without --results-json it is written there
-        plugin = ResultsPlugin(path or baseline_run, config.getoption("report_html"), copy)
+        claim = ResultsClaim(path) if path else None
+        plugin = ResultsPlugin(path or baseline_run, config.getoption("report_html"), copy, claim)
         config.pluginmanager.register(plugin, "conformance-results")
         # `kill` and CI timeouts send SIGTERM: end like Ctrl-C so the file is finalised.
         signal.signal(signal.SIGTERM, _interrupt_on_sigterm)

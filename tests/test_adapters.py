@@ -66,6 +66,7 @@ def test_returns_numpy_in_the_dtype_and_layouts_of_the_contract(name, dtype):
     assert output.dtype == h_n.dtype == c_n.dtype == np.dtype(dtype)
     assert output.shape == (2, 5, 4)  # batch_first applies to output...
     assert h_n.shape == c_n.shape == (2, 2, 4)  # ...never to states: (L * D, batch, hidden)
+    assert all(a.flags.writeable for a in (output, h_n, c_n))  # the caller's own arrays
 
 
 @pytest.mark.parametrize("name", IMPLEMENTATIONS)
@@ -198,3 +199,17 @@ def test_flax_nnx_fills_a_hidden_bias_once_flax_has_one():
     assert "hn_bias" not in nnx_cell_params("flax-nnx", spec, w, TodaysCell())
     filled = nnx_cell_params("flax-nnx", spec, w, FixedCell())
     np.testing.assert_array_equal(filled["hn_bias"], w.b_hh[8:])
+
+
+def test_jax_passes_a_nan_weight_through_like_every_layer():
+    require("jax")
+    spec = Spec(mode="LSTM", input_size=3, hidden_size=4)
+    params = adapters.init_params(spec, seed=2)
+    params["weight_hh_l0"] = params["weight_hh_l0"].copy()
+    params["weight_hh_l0"][0, 0] = np.nan
+    x = np.ones((5, 2, 3), dtype=np.float32)
+    expected = adapters.run("numpy", spec, params, x)
+    got = adapters.run("jax", spec, params, x)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)  # NaN where, and only where, numpy
+    assert np.isnan(got[0]).any()
