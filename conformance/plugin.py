@@ -79,10 +79,24 @@ def _record_without_result(report) -> dict | None:
         case = case_from_id(match["case_id"])
     except ValueError:
         return None
-    last_line = (report.longreprtext.strip().splitlines() or [outcome])[-1]
-    result = CaseResult(case, outcome, last_line)
+    result = CaseResult(case, outcome, _reason_without_result(report, outcome))
     result.duration_s = float(getattr(report, "duration", 0.0))
     return result.record(report.nodeid)
+
+
+TIMEOUT_MESSAGE = re.compile(r"Timeout \(>?(?P<seconds>[0-9.]+)s\)")
+
+
+def _reason_without_result(report, outcome: str) -> str:
+    text = report.longreprtext.strip()
+    if outcome == "timeout":
+        limit = TIMEOUT_MESSAGE.search(text)
+        seconds = f" {float(limit['seconds']):g} s" if limit else ""
+        return f"timed out: ran past the case time limit{seconds} (pytest --timeout SECONDS)"
+    if outcome == "crashed":
+        return f"the worker process died while running this case ({text.splitlines()[-1]})"
+    lines = [line for line in text.splitlines() if line.startswith("E ")] or text.splitlines()
+    return lines[-1].removeprefix("E").strip() if lines else outcome
 
 
 class ResultsPlugin:

@@ -157,6 +157,7 @@ def test_a_hanging_case_times_out_and_the_rest_runs(tmp_path):
     assert completed.returncode == 1
     by_id = {r["case_id"]: r for r in document["records"]}
     assert by_id[victim]["outcome"] == "timeout"
+    assert "time limit 3 s" in by_id[victim]["reason"]
     assert len(by_id) == len(all_cases(["numpy"], dtypes=("float32",), mode_labels=("GRU",)))
     assert all(r["outcome"] == "passed" for i, r in by_id.items() if i != victim)
 
