@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .errors import NotInstalled, Unsupported
-from .params import init_params, validate_inputs, validate_params
+from .params import init_params, validate_cotangents, validate_inputs, validate_params
 from .registry import IMPLEMENTATIONS, Implementation
 from .request import Request, Setting, Tensors, as_tuple
 from .spec import Spec, param_shapes
@@ -74,10 +74,13 @@ def run_request(name: str, request: Request) -> Tensors:
         raise TypeError(f"spec must be an adapters.Spec, got {type(request.spec).__name__}")
     validate_params(request.spec, request.params)
     validate_inputs(request.spec, request.x, request.h0, request.c0, request.lengths)
+    validate_cotangents(request.spec, request.x, request.cotangents)
     if reason := impl.unsupported_reason(request.setting):
         raise Unsupported(reason)
     if reason := impl.unavailable_reason():
         raise NotInstalled(f"{name}: {reason}")
+    if request.cotangents is not None and not impl.gradients:
+        raise NotImplementedError(f"the {name} adapter does not compute gradients yet")
     try:
         tensors = impl.load()(request)
     except Unsupported as undeclared:  # every unsupported comes from the registry, with its reason

@@ -20,7 +20,7 @@ from .errors import NotInstalled
 from .jax_common import precision_scope
 from .layout import layer_weights
 from .request import Request, Tensors, named
-from .spec import Spec
+from .spec import Spec, param_name
 
 
 def pack_flat_weights(spec: Spec, params, dtype=np.float32) -> np.ndarray:
@@ -38,7 +38,7 @@ def pack_flat_weights(spec: Spec, params, dtype=np.float32) -> np.ndarray:
 def checked_weights(spec: Spec, params, dtype=np.float32):
     """The flat cuDNN vector and jax's own unpacking of it, which must give back our params."""
     flat = pack_flat_weights(spec, params, dtype)
-    sizes = (spec.input_size, spec.hidden_size, spec.num_layers, spec.bidirectional)
+    sizes = sizes_of(spec)
     expected = rnn.get_num_params_in_lstm(*sizes)
     if flat.size != expected:
         raise RuntimeError(f"packed {flat.size} LSTM weights, jax expects {expected}")
@@ -83,16 +83,63 @@ def run_with(cudnn: bool, request: Request) -> Tensors:
         bidirectional=spec.bidirectional,
     )
     with precision_scope(dtype):
-        arrays = [jnp.asarray(a) for a in (batch_major, h0, c0)]
+        arrays = tuple(jnp.asarray(a) for a in (batch_major, h0, c0))
         seq_lengths = jnp.asarray(request.row_lengths(), dtype=jnp.int32)
         flat, unpacked = checked_weights(spec, params, dtype)
         if cudnn:
             arrays, flat, seq_lengths = jax.device_put((arrays, flat, seq_lengths), device)
-            output, h_n, c_n = rnn.lstm(
-                *arrays, flat, seq_lengths, precision=jax.lax.Precision.HIGHEST, **sizes
-            )
+
+            def layer(arrays, weights):
+                return rnn.lstm(
+                    *arrays, weights, seq_lengths, precision=jax.lax.Precision.HIGHEST, **sizes
+                )
+
+            weights = flat
         else:
-            output, h_n, c_n = rnn.lstm_ref(*arrays, *unpacked, seq_lengths=seq_lengths, **sizes)
-        output, h_n, c_n = (np.asarray(a) for a in (output, h_n, c_n))
+
+            def layer(arrays, weights):
+                return rnn.lstm_ref(*arrays, *weights, seq_lengths=seq_lengths, **sizes)
+
+            weights = unpacked
+        if request.cotangents is None:
+            results, gradients = layer(arrays, weights), {}
+        else:
+            results, vjp = jax.vjp(layer, arrays, weights)
+            cotangents = batch_major_cotangents(request, dtype)
+            grad_arrays, grad_weights = vjp(cotangents)
+            if cudnn:  # the flat vector's gradient, laid out as the flat vector itself
+                grad_weights = rnn.unpack_lstm_weights(grad_weights, *sizes_of(spec))
+            gradients = canonical_gradients(request, grad_arrays, grad_weights)
+        output, h_n, c_n = (np.asarray(a) for a in results)
     output = output if spec.batch_first else np.swapaxes(output, 0, 1)
-    return named(spec, output, h_n, c_n)
+    return named(spec, output, h_n, c_n) | gradients
+
+
+def sizes_of(spec: Spec) -> tuple:
+    return (spec.input_size, spec.hidden_size, spec.num_layers, spec.bidirectional)
+
+
+def batch_major_cotangents(request: Request, dtype) -> tuple:
+    spec, cotangents = request.spec, request.cotangents
+    output = cotangents["output"]
+    output = output if spec.batch_first else np.swapaxes(output, 0, 1)
+    arrays = (output, cotangents["h_n"], cotangents["c_n"])
+    return tuple(jnp.asarray(a, dtype=dtype) for a in arrays)
+
+
+def canonical_gradients(request: Request, grad_arrays, grad_weights) -> dict[str, np.ndarray]:
+    """jax's gradients by pseudo-layer (layer * directions + direction), named as the params."""
+    spec = request.spec
+    grad_x, grad_h0, grad_c0 = (np.asarray(g) for g in grad_arrays)
+    gradients = {"grad_x": grad_x if spec.batch_first else np.swapaxes(grad_x, 0, 1)}
+    if request.h0 is not None:
+        gradients["grad_h0"] = grad_h0
+    if request.c0 is not None:
+        gradients["grad_c0"] = grad_c0
+    kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")[: 4 if spec.bias else 2]
+    for layer in range(spec.num_layers):
+        for d in range(spec.num_directions):
+            pseudo_layer = layer * spec.num_directions + d
+            for kind, grads in zip(kinds, grad_weights):
+                gradients[f"grad_{param_name(kind, layer, d)}"] = np.asarray(grads[pseudo_layer])
+    return gradients

@@ -7,6 +7,9 @@ Variable lengths follow PyTorch's packed sequences: a row's steps past its lengt
 so its state is left as it was and its output there is the padding value 0. Running the reverse
 direction from the last step with that rule starts it at each row's last valid step, and h_n/c_n
 are each row's state after its last valid step (or h0/c0 for a row of length 0).
+
+Gradients (backpropagation through these functions) are in numpy_gradients; `run` returns them
+when the request carries cotangents.
 """
 
 from __future__ import annotations
@@ -76,6 +79,11 @@ def cell_for(spec: Spec) -> Callable:
     return lambda x, h, c, w: rnn_cell(x, h, c, w, activation)
 
 
+def time_steps(seq_len: int, reverse: bool) -> range:
+    """The time indices in the order a direction reads them."""
+    return range(seq_len - 1, -1, -1) if reverse else range(seq_len)
+
+
 def run_direction(
     cell: Callable, xs: np.ndarray, h, c, w: LayerWeights, reverse: bool, valid: np.ndarray
 ):
@@ -83,9 +91,8 @@ def run_direction(
 
     `valid[t, n]`: step t exists for row n. Elsewhere the state is kept and the output is 0.
     """
-    steps = range(len(xs) - 1, -1, -1) if reverse else range(len(xs))
     ys = [None] * len(xs)
-    for t in steps:
+    for t in time_steps(len(xs), reverse):
         h_next, c_next = cell(xs[t], h, c, w)
         exists = valid[t][:, None]
         h = np.where(exists, h_next, h)
@@ -133,5 +140,11 @@ def forward(
 
 
 def run(request: Request) -> Tensors:
+    """Output, h_n, c_n and, when the request carries cotangents, the gradients (grad_*)."""
     r = request
-    return named(r.spec, *forward(r.spec, r.params, r.x, r.h0, r.c0, r.lengths))
+    tensors = named(r.spec, *forward(r.spec, r.params, r.x, r.h0, r.c0, r.lengths))
+    if r.cotangents is not None:
+        from .numpy_gradients import vjp  # imported here: numpy_gradients builds on this module
+
+        tensors.update(vjp(r.spec, r.params, r.x, r.h0, r.c0, r.lengths, r.cotangents))
+    return tensors

@@ -103,3 +103,32 @@ def _validate_state(name: str, state: np.ndarray | None, shape: tuple[int, int, 
             f"{name} has shape {state.shape}, expected {shape} "
             "(num_layers * num_directions, batch, features)"
         )
+
+
+def validate_cotangents(spec: Spec, x: np.ndarray, cotangents) -> None:
+    """Cotangents weight output, h_n and (LSTM) c_n: exactly those keys, shaped like them."""
+    if cotangents is None:
+        return
+    if not isinstance(cotangents, Mapping):
+        raise TypeError(f"cotangents must be a mapping or None, got {type(cotangents).__name__}")
+    seq, batch = (x.shape[1], x.shape[0]) if spec.batch_first else (x.shape[0], x.shape[1])
+    rows = spec.num_layers * spec.num_directions
+    output = (batch, seq) if spec.batch_first else (seq, batch)
+    shapes = {
+        "output": (*output, spec.num_directions * spec.output_size),
+        "h_n": (rows, batch, spec.output_size),
+    }
+    if spec.has_cell_state:
+        shapes["c_n"] = (rows, batch, spec.hidden_size)
+    if set(cotangents) != set(shapes):
+        raise ValueError(
+            f"cotangents has keys {sorted(cotangents)}, expected {sorted(shapes)} for {spec.mode}"
+        )
+    for name, shape in shapes.items():
+        value = cotangents[name]
+        if not isinstance(value, np.ndarray) or isinstance(value, np.ma.MaskedArray):
+            raise TypeError(f"cotangents[{name!r}] must be a plain numpy array")
+        if not np.issubdtype(value.dtype, np.floating):
+            raise TypeError(f"cotangents[{name!r}] must be floating point, got {value.dtype}")
+        if value.shape != shape:
+            raise ValueError(f"cotangents[{name!r}] has shape {value.shape}, expected {shape}")

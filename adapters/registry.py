@@ -31,6 +31,8 @@ class Implementation:
     device: str = "cpu"  # "cuda": needs an NVIDIA GPU as well as the packages
     dtypes: tuple[str, ...] = FLOAT_DTYPES
     limits: tuple[Limit, ...] = ()
+    # the adapter returns grad_* for a request with cotangents (through the framework's autodiff)
+    gradients: bool = False
 
     def is_installed(self) -> bool:
         return not self.unavailable_reason()
@@ -92,6 +94,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("numpy",),
             "",
             "NumPy reference of PyTorch's documented equations",
+            gradients=True,
         ),
         Implementation(
             "torch",
@@ -100,6 +103,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "torch",
             "torch.nn.RNN/LSTM/GRU on the CPU",
             limits=TORCH_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "keras",
@@ -137,6 +141,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_cuda",
             device="cuda",
             limits=TORCH_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "jax-cuda",
@@ -147,6 +152,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_cuda",
             device="cuda",
             limits=JAX_CUDNN_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "jax",
@@ -155,6 +161,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax",
             "jax.experimental.rnn.lstm_ref (pure JAX, CPU): LSTM",
             limits=JAX_RNN_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "flax",

@@ -1,10 +1,11 @@
 """What goes to an implementation (`Request`) and what comes back (named tensors).
 
 Every implementation has one entry point, `run(request) -> {"output": ..., "h_n": ..., "c_n": ...}`
-(`c_n` only for LSTM). A later check adds a field to `Request` with a default (cotangents for
-gradients, a training flag), never another signature. `Setting` is the part of a request that
-decides whether an implementation can express it, so capabilities are judged from it without
-arrays (the conformance grid asks the same question of cases that have no arrays yet).
+(`c_n` only for LSTM), plus the `grad_*` tensors of `gradient_names(request)` when the request
+carries cotangents. A later check adds a field to `Request` with a default (as `cotangents` was
+added for gradients), never another signature. `Setting` is the part of a request that decides
+whether an implementation can express it, so capabilities are judged from it without arrays (the
+conformance grid asks the same question of cases that have no arrays yet).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from .spec import Spec
 
-Tensors = dict[str, np.ndarray]  # "output", "h_n" and, for LSTM, "c_n"
+Tensors = dict[str, np.ndarray]  # "output", "h_n", for LSTM "c_n"; "grad_*" with cotangents
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class Request:
     (num_layers * num_directions, batch, features) or None for the implementation's zero default;
     `lengths` is None (every row has the full length) or one int per batch row in [0, seq]:
     PyTorch's packed-sequence semantics, see docs/CONVENTIONS.md.
+
+    `cotangents`, when given, asks for gradients as well: keys "output", "h_n" and, for LSTM,
+    "c_n", each shaped like the tensor it weights (`output` in the request's layout, batch-major
+    with `spec.batch_first`). The implementation then also returns the vector-Jacobian product
+    of those cotangents, named as `gradient_names(self)` lists them (docs/CONVENTIONS.md,
+    "Gradients").
     """
 
     spec: Spec
@@ -45,6 +52,7 @@ class Request:
     h0: np.ndarray | None = None
     c0: np.ndarray | None = None
     lengths: np.ndarray | None = None
+    cotangents: Mapping[str, np.ndarray] | None = None
 
     @property
     def dtype(self) -> np.dtype:
@@ -78,6 +86,19 @@ class Request:
     def valid_steps(self) -> np.ndarray:
         """(seq, batch) booleans: step t of row n is within its length."""
         return np.arange(self.seq_len)[:, None] < self.row_lengths()[None, :]
+
+
+def gradient_names(request: Request) -> tuple[str, ...]:
+    """The gradients an implementation returns for a request with cotangents: `grad_x` (x's shape
+    and layout), `grad_h0`/`grad_c0` only for a state that was given (a default zero state is not
+    an input), and `grad_<name>` for every parameter in `request.params` (its shape)."""
+    names = ["grad_x"]
+    if request.h0 is not None:
+        names.append("grad_h0")
+    if request.c0 is not None:
+        names.append("grad_c0")
+    names.extend(f"grad_{name}" for name in request.params)
+    return tuple(names)
 
 
 def as_tuple(tensors: Tensors) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

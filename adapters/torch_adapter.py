@@ -78,27 +78,54 @@ def run_on(device: str, request: Request) -> Tensors:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
 
     rows, batch = spec.num_layers * spec.num_directions, request.batch
+    inputs = tensor(x)
+    given = {"grad_x": inputs}  # what gradients are asked of: the inputs the user gave
+    if h0 is not None:
+        given["grad_h0"] = tensor(h0)
+    if c0 is not None:
+        given["grad_c0"] = tensor(c0)
     if spec.mode == "LSTM":
         if h0 is None and c0 is None:
             state = None
         else:  # torch takes both or neither; a missing one means zeros
-            h = np.zeros((rows, batch, spec.output_size)) if h0 is None else h0
-            c = np.zeros((rows, batch, spec.hidden_size)) if c0 is None else c0
-            state = (tensor(h), tensor(c))
+            zeros = {
+                "grad_h0": (rows, batch, spec.output_size),
+                "grad_c0": (rows, batch, spec.hidden_size),
+            }
+            state = tuple(given.get(k, torch.zeros(shape, dtype=dtype, device=device))
+                          for k, shape in zeros.items())  # fmt: skip
     else:
-        state = None if h0 is None else tensor(h0)
-
-    inputs = tensor(x)
+        state = given.get("grad_h0")
+    wants_gradients = request.cotangents is not None
+    leaves = given | {f"grad_{name}": p for name, p in module.named_parameters()}
+    for leaf in leaves.values():
+        leaf.requires_grad_(wants_gradients)
     if request.lengths is not None:  # lengths stay on the CPU, as pack_padded_sequence wants
         lengths = torch.as_tensor(request.lengths, dtype=torch.int64)
         inputs = torch.nn.utils.rnn.pack_padded_sequence(
             inputs, lengths, batch_first=spec.batch_first, enforce_sorted=False
         )
-    with torch.no_grad():
+    with torch.set_grad_enabled(wants_gradients):
         output, final = module(inputs, state)
-    if request.lengths is not None:
-        output, _ = torch.nn.utils.rnn.pad_packed_sequence(
-            output, batch_first=spec.batch_first, total_length=request.seq_len
-        )
+        if request.lengths is not None:
+            output, _ = torch.nn.utils.rnn.pad_packed_sequence(
+                output, batch_first=spec.batch_first, total_length=request.seq_len
+            )
     h_n, c_n = final if spec.mode == "LSTM" else (final, None)
-    return named(spec, *(None if t is None else t.cpu().numpy() for t in (output, h_n, c_n)))
+    tensors = named(spec, output, h_n, c_n)
+    gradients = {}
+    if wants_gradients:  # autograd's vector-Jacobian product of the cotangents
+        names = [name for name in tensors if tensors[name] is not None]
+        cotangents = [tensor(request.cotangents[name]) for name in names]
+        values = torch.autograd.grad(
+            [tensors[name] for name in names], list(leaves.values()), cotangents,
+            allow_unused=True,
+        )  # fmt: skip
+        gradients = {
+            name: torch.zeros_like(leaf) if value is None else value
+            for (name, leaf), value in zip(leaves.items(), values)
+        }
+    return {
+        name: None if t is None else t.detach().cpu().numpy()
+        for name, t in (tensors | gradients).items()
+    }

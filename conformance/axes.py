@@ -94,3 +94,19 @@ SEQUENCE_LENGTHS = Axis(
 
 LAYER_AXES = (MODE, LAYERS, DIRECTIONS, LAYOUT, PROJECTION, BIAS, INITIAL_STATE)
 ALL_AXES = (*LAYER_AXES, SEQUENCE_LENGTHS)  # every axis, in case-id order
+
+
+def _gradient_lengths(c: Mapping[str, Any]) -> tuple:
+    """Backpropagation through per-row lengths on the two-layer configurations (both layers'
+    state passing, every mode, direction, layout, bias and state): full length everywhere."""
+    return ("full", "mixed") if c["num_layers"] == 2 else ("full",)
+
+
+GRADIENT_LENGTHS = Axis(
+    "lengths",
+    ("full", "mixed"),
+    SEQUENCE_LENGTHS.token,
+    SEQUENCE_LENGTHS.feature,
+    SEQUENCE_LENGTHS.describe,
+    values_for=_gradient_lengths,
+)

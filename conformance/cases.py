@@ -17,6 +17,7 @@ import numpy as np
 
 import adapters
 from adapters import Request, Setting
+from adapters.layout import to_time_major
 
 from .axes import ALL_AXES, BATCH, HIDDEN_SIZE, INPUT_SIZE, LENGTHS, MODE_LABELS, SEQ_LEN
 
@@ -134,6 +135,22 @@ def make_data(data_key: Case) -> CaseData:
     return CaseData(params, x, h0, c0)
 
 
+@lru_cache(maxsize=512)
+def make_cotangents(data_key: Case) -> dict[str, np.ndarray]:
+    """Fixed random weights of output, h_n and c_n for the vector-Jacobian product: float64,
+    time-major, from their own seed so that the weights and inputs are those of every check."""
+    rng = np.random.default_rng(zlib.crc32(repr(data_key).encode() + b"cotangents"))
+    spec = data_key.spec
+    rows = spec.num_layers * spec.num_directions
+    cotangents = {
+        "output": rng.uniform(-1, 1, size=(SEQ_LEN, BATCH, spec.num_directions * spec.output_size)),
+        "h_n": rng.uniform(-1, 1, size=(rows, BATCH, spec.output_size)),
+    }
+    if spec.has_cell_state:
+        cotangents["c_n"] = rng.uniform(-1, 1, size=(rows, BATCH, spec.hidden_size))
+    return cotangents
+
+
 def request_for(case: Case) -> Request:
     """The case's inputs in its dtype and layout, as the implementation gets them.
 
@@ -160,6 +177,17 @@ def request_for(case: Case) -> Request:
     )
 
 
+def request_with_cotangents(case: Case) -> Request:
+    """The case's request, asking for gradients too: cotangents in its dtype and layout."""
+    request = request_for(case)
+    cotangents = {
+        name: value.astype(case.dtype) for name, value in make_cotangents(case.data_key).items()
+    }
+    if case.spec.batch_first:
+        cotangents["output"] = np.ascontiguousarray(np.swapaxes(cotangents["output"], 0, 1))
+    return replace(request, cotangents=cotangents)
+
+
 def widened(request: Request) -> Request:
     """The same request in float64, time-major: what the reference runs."""
 
@@ -167,8 +195,13 @@ def widened(request: Request) -> Request:
         return None if a is None else a.astype(np.float64)
 
     x = request.x if not request.spec.batch_first else np.swapaxes(request.x, 0, 1)
+    cotangents = request.cotangents
+    if cotangents is not None:
+        cotangents = {name: wide(value) for name, value in cotangents.items()}
+        cotangents["output"] = to_time_major(cotangents["output"], request.spec.batch_first)
     return replace(
         request,
+        cotangents=cotangents,
         spec=replace(request.spec, batch_first=False),
         params={name: wide(value) for name, value in request.params.items()},
         x=wide(x),

@@ -108,6 +108,9 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
 
     if reason := impl.unsupported_reason(case.setting):  # the registry, whatever the runner
         return CaseResult(case, "unsupported", reason)
+    if kind.gradients and not impl.gradients:  # our adapter's gap, not the framework's
+        reason = f"not run: the {case.implementation} adapter does not compute gradients yet"
+        return CaseResult(case, "skipped", reason)
     request = kind.request(case)
     start = time.perf_counter()
     try:

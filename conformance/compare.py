@@ -9,18 +9,24 @@ state[layer * D + direction, n, unit].
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from adapters.layout import layer_direction_of, to_time_major
+from adapters.layout import TORCH_GATE_ORDER, layer_direction_of, to_time_major
 from adapters.spec import Spec
 
 from .tolerances import Tolerance
 
 DIRECTION_NAMES = ("forward", "backward")
 SEQUENCE, STATE = "sequence", "state"  # (seq, batch, D*F) time-major; (L*D, batch, F)
+INPUT, WEIGHT = "input", "weight"  # (seq, batch, input) time-major, like x; a parameter's shape
+TIME_MAJOR = (SEQUENCE, INPUT)  # laid out as the case asks (batch_first), compared time-major
+PARAMETER = re.compile(r"(?P<kind>(weight|bias)_(ih|hh|hr))_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
+GATE_NAMES = {"i": "input", "f": "forget", "g": "cell", "o": "output", "r": "reset", "z": "update"}
+GATE_NAMES |= {"n": "new", "h": "hidden"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,9 +94,33 @@ class TensorComparison:
         )
 
 
+def locate_in_parameter(spec: Spec, name: str, index: tuple[int, ...]) -> dict:
+    """A parameter's element: layer, direction, and for a gated matrix the gate and its unit."""
+    parts = PARAMETER.search(name)
+    where = {
+        "layer": int(parts["layer"]),
+        "direction": DIRECTION_NAMES[1 if parts["reverse"] else 0],
+    }
+    if parts["kind"] == "weight_hr":  # the projection has no gates: row = projected feature
+        where.update({"gate": "projection", "unit": index[0]})
+    else:
+        gate, unit = divmod(index[0], spec.hidden_size)
+        letter = TORCH_GATE_ORDER[spec.mode][gate]
+        where.update({"gate": f"{GATE_NAMES[letter]} ({letter})", "unit": unit})
+    if len(index) == 2:
+        where["column"] = index[1]
+    return where | {"index": list(index)}
+
+
 def locate(spec: Spec, compared: Compared, index: tuple[int, ...]) -> dict:
-    """Name the worst element: time step, batch row, layer, direction, unit."""
-    features = spec.hidden_size if compared.source == "c_n" else spec.output_size
+    """Name the worst element: time step, batch row, layer, direction, unit (or gate)."""
+    if compared.layout == WEIGHT:
+        return locate_in_parameter(spec, compared.source, index)
+    if compared.layout == INPUT:
+        t, n, feature = index
+        return {"time step": t, "batch row": n, "feature": feature, "index": list(index)}
+    cell_state = compared.source in ("c_n", "grad_c0")
+    features = spec.hidden_size if cell_state else spec.output_size
     if compared.layout == SEQUENCE:
         t, n, f = index
         direction, unit = divmod(f, features)
@@ -137,7 +167,7 @@ def compare_tensor(
     """`expected` is time-major; `got` is in the layout the case asks for (batch_first) and, when
     `dtype` is given, must be a plain numpy array of that dtype (the input's, as promised)."""
     name = compared.name
-    batch_major = compared.layout == SEQUENCE and spec.batch_first
+    batch_major = compared.layout in TIME_MAJOR and spec.batch_first
     expected_shape = tuple(expected.shape)
     if batch_major:  # shapes are reported in the layout the user asked for
         expected_shape = (expected_shape[1], expected_shape[0], *expected_shape[2:])

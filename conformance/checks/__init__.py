@@ -8,10 +8,12 @@ and from the case; adding a check kind is one module in this package and one lin
 
 from __future__ import annotations
 
-from . import forward, lengths
+from . import forward, gradients, lengths
 from .kind import CheckKind
 
-CHECKS: dict[str, CheckKind] = {kind.name: kind for kind in (forward.CHECK, lengths.CHECK)}
+CHECKS: dict[str, CheckKind] = {
+    kind.name: kind for kind in (forward.CHECK, lengths.CHECK, gradients.CHECK)
+}
 
 
 def check_named(name: str) -> CheckKind:

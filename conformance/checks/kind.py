@@ -22,3 +22,4 @@ class CheckKind:
     # the expected tensors, from the case's request in float64 and time-major
     reference: Callable[[Request], Tensors] = numpy_reference.run
     request: Callable[[Case], Request] = request_for  # what the implementation gets
+    gradients: bool = False  # it asks for gradients (the implementation must compute them)
