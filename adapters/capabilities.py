@@ -22,6 +22,7 @@ FEATURES: dict[str, Callable[[Setting], bool]] = {
     "float64": lambda s: s.dtype == "float64",
     "lengths": lambda s: s.lengths,
     "zero_length": lambda s: s.zero_length,
+    "gradients": lambda s: s.gradients,
 }
 
 

@@ -83,6 +83,27 @@ OPTIMIZED_LSTM_LIMITS = FLAX_LIMITS + tuple(
     Limit(mode, f"OptimizedLSTMCell is an LSTM cell; {mode} is checked by the non-optimized one")
     for mode in ("RNN", "GRU")
 )
+ONNX_LIMITS = (
+    Limit(
+        "proj_size",
+        "ONNX's LSTM operator has no output projection: proj_size > 0 (weight_hr) cannot be "
+        "expressed",
+    ),
+    Limit(
+        "gradients",
+        "an ONNX inference graph computes no gradients (ONNX Runtime's inference build and "
+        "onnx.reference evaluate the forward graph only)",
+    ),
+)
+# ONNX allows double for RNN, LSTM and GRU; ONNX Runtime's CPU kernels refuse it, in its words:
+ONNX_RUNTIME_LIMITS = ONNX_LIMITS + (
+    Limit(
+        "float64",
+        "ONNX Runtime's CPU kernels have no double RNN/LSTM/GRU (ONNX allows it): 'Could not "
+        "find an implementation for RNN(14) node', 'LSTM operator does not support double yet', "
+        "'GRU operator does not support double yet'",
+    ),
+)
 
 
 IMPLEMENTATIONS: dict[str, Implementation] = {
@@ -113,6 +134,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Keras 3 on TensorFlow: SimpleRNN/LSTM/GRU(reset_after=True), Bidirectional",
             function="run_tensorflow",
             limits=KERAS_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "keras-jax",
@@ -122,6 +144,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Keras 3 on JAX (in a child process unless this one uses that backend)",
             function="run_jax",
             limits=KERAS_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "keras-torch",
@@ -131,6 +154,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Keras 3 on PyTorch (in a child process unless this one uses that backend)",
             function="run_torch",
             limits=KERAS_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "torch-cuda",
@@ -170,6 +194,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax",
             "Flax linen: nn.RNN over LSTMCell / GRUCell / SimpleCell, nn.Bidirectional",
             limits=FLAX_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "flax-optimized",
@@ -179,6 +204,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Flax linen: nn.RNN over OptimizedLSTMCell (LSTM only), nn.Bidirectional",
             function="run_optimized",
             limits=OPTIMIZED_LSTM_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "flax-nnx",
@@ -187,6 +213,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax",
             "Flax NNX: nnx.RNN over LSTMCell / GRUCell / SimpleCell, nnx.Bidirectional",
             limits=FLAX_LIMITS,
+            gradients=True,
         ),
         Implementation(
             "flax-nnx-optimized",
@@ -196,6 +223,27 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Flax NNX: nnx.RNN over OptimizedLSTMCell (LSTM only), nnx.Bidirectional",
             function="run_optimized",
             limits=OPTIMIZED_LSTM_LIMITS,
+            gradients=True,
+        ),
+        Implementation(
+            "onnxruntime",
+            "adapters.onnx_adapter",
+            ("onnx", "onnxruntime"),
+            "onnx",
+            "ONNX Runtime (CPU) on an ONNX graph (opset 17) of RNN/LSTM/GRU nodes built with "
+            "onnx.helper; batch_first transposed in NumPy",
+            function="run_onnxruntime",
+            limits=ONNX_RUNTIME_LIMITS,
+        ),
+        Implementation(
+            "onnx-reference",
+            "adapters.onnx_adapter",
+            ("onnx",),
+            "onnx",
+            "onnx.reference.ReferenceEvaluator on the same ONNX graph (opset 17); batch_first "
+            "transposed in NumPy",
+            function="run_reference",
+            limits=ONNX_LIMITS,
         ),
     )
 }

@@ -28,6 +28,7 @@ class Setting:
     dtype: str  # "float32", "float64", ...
     lengths: bool = False  # per-row sequence lengths are given
     zero_length: bool = False  # ... and at least one row has length 0
+    gradients: bool = False  # cotangents are given: gradients are asked for
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class Request:
             dtype=str(self.x.dtype),
             lengths=self.lengths is not None,
             zero_length=self.lengths is not None and bool(np.any(self.lengths == 0)),
+            gradients=self.cotangents is not None,
         )
 
     def batch_major_x(self) -> np.ndarray:

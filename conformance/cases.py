@@ -65,11 +65,14 @@ class Case:
 
     @property
     def setting(self) -> Setting:
+        from .checks import CHECKS  # the check kinds build on cases: imported when asked
+
         return Setting(
             spec=self.spec,
             dtype=self.dtype,
             lengths=self.lengths != "full",
             zero_length=0 in (LENGTHS[self.lengths] or ()),
+            gradients=CHECKS[self.check].gradients if self.check else False,
         )
 
     @property

@@ -79,6 +79,21 @@ def state_after_the_padding(request: Request, reference: Tensors) -> Tensors:
     return {**reference, **states}
 
 
+def zero_state_for_empty_rows(request: Request, reference: Tensors) -> Tensors:
+    """ONNX Runtime: a row of length 0 ends with a zero state, not its initial state."""
+    empty = request.lengths == 0
+    results = dict(reference)
+    for name in ("h_n", "c_n"):
+        if results.get(name) is not None:
+            results[name] = np.where(empty[None, :, None], 0.0, results[name])
+    return results
+
+
+def lengths_ignored(request: Request) -> Request:
+    """onnx.reference: every row runs the whole sequence, whatever sequence_lens says."""
+    return replace(request, lengths=None)
+
+
 @cache
 def installed_version(package: str) -> str | None:
     try:
@@ -326,6 +341,49 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
                 for name in ("flax", "flax-optimized", "flax-nnx", "flax-nnx-optimized")
             ),
         )
+    ),
+    KnownDivergence(
+        implementation="onnxruntime",
+        package="onnxruntime",
+        versions=">=1.0",
+        applies_to=lambda case: case.lengths == "with_zero",
+        reason=(
+            "ONNX Runtime's RNN, LSTM and GRU kernels give a row of sequence length 0 a zero final "
+            "state (Y_h, Y_c), not its initial state (PyTorch: h0). ONNX's operator spec does not "
+            "say which (onnx/onnx#1674); ONNX Runtime fills zeros on purpose (onnxruntime#28052)"
+        ),
+        link="https://github.com/onnx/onnx/issues/1674",
+        repro="see docs/findings/onnx-runtime-zero-length-rows.md",
+        tensors=("h_n", "c_n"),
+        computes=zero_state_for_empty_rows,
+    ),
+    KnownDivergence(
+        implementation="onnx-reference",
+        package="onnx",
+        versions=">=1.13",
+        applies_to=lambda case: case.lengths != "full",
+        reason=(
+            "onnx.reference's RNN, LSTM and GRU ignore the sequence_lens input (the argument is "
+            "accepted and unused): every row runs all T steps, so padded outputs are not 0 and "
+            "final states are taken after the last padded step"
+        ),
+        link="docs/findings/onnx-reference-ignores-sequence-lens.md",
+        repro="see docs/findings/onnx-reference-ignores-sequence-lens.md",
+        tensors=("output", "output_padding", "h_n", "c_n"),
+        computes_with=lengths_ignored,
+    ),
+    KnownDivergence(
+        implementation="onnx-reference",
+        package="onnx",
+        versions=">=1.13",
+        applies_to=lambda case: case.mode_label == "RNN_RELU",
+        reason=(
+            "onnx.reference's RNN implements only the Tanh and Affine activations of the list "
+            "the ONNX spec gives it (Relu, Tanh, Sigmoid, ...): activations=['Relu'] raises"
+        ),
+        link="docs/findings/onnx-reference-rnn-relu.md",
+        repro="see docs/findings/onnx-reference-rnn-relu.md",
+        raises=r"RuntimeError: Unknown activation function 'Relu'",
     ),
 ]
 
