@@ -110,7 +110,9 @@ def run_in_child(backend: str, request: Request) -> Tensors:
 def run_on(backend: str, request: Request) -> Tensors:
     if runs_here(backend):
         return run_in_process(backend, request)
-    return run_in_child(backend, replace(request, params=dict(request.params)))  # picklable
+    cotangents = None if request.cotangents is None else dict(request.cotangents)
+    picklable = replace(request, params=dict(request.params), cotangents=cotangents)
+    return run_in_child(backend, picklable)  # the cotangents go too: gradients run in the child
 
 
 def run_tensorflow(request: Request) -> Tensors:

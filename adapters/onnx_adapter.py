@@ -42,7 +42,7 @@ def tensors_of(request: Request, results: list[np.ndarray]) -> Tensors:
 
 
 @lru_cache(maxsize=1)
-def _session_options():
+def session_options():
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -57,7 +57,7 @@ def run_onnxruntime(request: Request) -> Tensors:
 
     model = model_for(request)
     session = onnxruntime.InferenceSession(
-        model.SerializeToString(), _session_options(), providers=["CPUExecutionProvider"]
+        model.SerializeToString(), session_options(), providers=["CPUExecutionProvider"]
     )
     return tensors_of(request, session.run(None, graph_feeds(request)))
 

@@ -105,6 +105,18 @@ ONNX_RUNTIME_LIMITS = ONNX_LIMITS + (
     ),
 )
 
+TORCH_ONNX_LIMITS = TORCH_LIMITS + (
+    Limit("gradients", "an exported ONNX inference graph computes no gradients in ONNX Runtime"),
+    ONNX_RUNTIME_LIMITS[-1],  # float64: the graph's RNN/LSTM/GRU nodes, refused by ONNX Runtime
+)
+TORCH_ONNX_LEGACY_LIMITS = TORCH_ONNX_LIMITS + (
+    Limit(
+        "proj_size",
+        "the TorchScript exporter refuses it: 'Unsupported: ONNX export of operator LSTM, LSTMs "
+        "with projections' (torch.onnx.errors.SymbolicValueError)",
+    ),
+)
+
 
 IMPLEMENTATIONS: dict[str, Implementation] = {
     impl.name: impl
@@ -244,6 +256,26 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "transposed in NumPy",
             function="run_reference",
             limits=ONNX_LIMITS,
+        ),
+        Implementation(
+            "torch-onnx",
+            "adapters.torch_onnx_adapter",
+            ("torch", "onnx", "onnxscript", "onnxruntime"),
+            "onnx,torch",
+            "the torch module exported by torch.onnx.export (default exporter, dynamo=True, "
+            "opset 18), run by ONNX Runtime (CPU)",
+            function="run_dynamo",
+            limits=TORCH_ONNX_LIMITS,
+        ),
+        Implementation(
+            "torch-onnx-legacy",
+            "adapters.torch_onnx_adapter",
+            ("torch", "onnx", "onnxruntime"),
+            "onnx,torch",
+            "the torch module exported by the TorchScript exporter (torch.onnx.export "
+            "dynamo=False, opset 18), run by ONNX Runtime (CPU)",
+            function="run_legacy",
+            limits=TORCH_ONNX_LEGACY_LIMITS,
         ),
     )
 }

@@ -46,6 +46,17 @@ def nnx_gru_without_b_hn(request: Request) -> Request:
     return replace(request, params=params)
 
 
+def no_b_hn_gradient(request: Request, reference: Tensors) -> Tensors:
+    """nnx.GRUCell has no b_hn, so nothing it computes depends on the canonical b_hn: the n part
+    of each grad_bias_hh is 0 (the r and z parts, folded into dense_i's bias, are kept)."""
+    results = dict(reference)
+    for name, value in reference.items():
+        if name.startswith("grad_bias_hh"):
+            third = len(value) // 3
+            results[name] = np.concatenate([value[: 2 * third], np.zeros(third)])
+    return results
+
+
 def keras_masked_outputs(request: Request, reference: Tensors) -> Tensors:
     """What a unidirectional Keras RNN outputs at masked steps: the row's last valid output
     (zero_output_for_mask=False), 0 for a row with none."""
@@ -66,6 +77,17 @@ def keras_jax_masked_outputs(request: Request, reference: Tensors) -> Tensors:
         for row in np.flatnonzero(request.lengths == 0):
             output[:, row] = request.h0[last_layer, row]
     return results
+
+
+def keras_masked_output_gradients(request: Request) -> Request:
+    """The gradients of keras_masked_outputs: a masked step repeats the row's last valid output,
+    so its cotangent flows into that step (into nothing for a row with no valid step)."""
+    output = request.cotangents["output"].copy()  # time-major in the widened request
+    for row, length in enumerate(request.lengths):
+        if length:
+            output[length - 1, row] += output[length:, row].sum(axis=0)
+        output[length:, row] = 0.0
+    return replace(request, cotangents={**request.cotangents, "output": output})
 
 
 def state_after_the_padding(request: Request, reference: Tensors) -> Tensors:
@@ -138,8 +160,8 @@ class KnownDivergence:
     @property
     def bound(self) -> str:
         if self.computes is not None or self.computes_with is not None:
-            how = self.computes or self.computes_with
-            return f"equal to what it computes instead ({how.__name__})"
+            how = ", ".join(f.__name__ for f in (self.computes_with, self.computes) if f)
+            return f"equal to what it computes instead ({how})"
         if self.within:
             return f"within {self.within} tolerance"
         return "finite" if self.finite else f"raising {self.raises}"
@@ -148,7 +170,11 @@ class KnownDivergence:
         return bool(self.raises) and re.search(self.raises, summary, re.DOTALL) is not None
 
     def explains(self, tensor: str) -> bool:
-        return self.tensors is None or tensor in self.tensors
+        """`tensors` names them; "grad_*" stands for every gradient."""
+        return self.tensors is None or any(
+            tensor == name or (name.endswith("*") and tensor.startswith(name[:-1]))
+            for name in self.tensors
+        )
 
     def as_record(self) -> dict:
         return {
@@ -190,6 +216,7 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             "  # dense_h/kernel, dense_i/bias, dense_i/kernel: no hidden bias"
         ),
         computes_with=nnx_gru_without_b_hn,
+        computes=no_b_hn_gradient,
     ),
     KnownDivergence(
         implementation="keras-torch",
@@ -198,13 +225,13 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         # SimpleRNN always runs the generic cell loop; LSTM and GRU fall back to it under a mask
         # (keras/src/backend/torch/rnn.py: lstm/gru raise NotImplementedError for a mask).
         applies_to=lambda case: (
-            case.dtype == "float64" and (case.mode == "RNN" or case.check == "lengths")
+            case.dtype == "float64" and (case.mode == "RNN" or case.lengths != "full")
         ),
         reason=KERAS_FLOAT64_REASON.format(
             backend="PyTorch",
             what="the generic cell loop's keras.ops.matmul runs in float32 (errors ~1e-7, not "
-            "~1e-16): SimpleRNN always, LSTM and GRU with a mask (their fused torch path refuses "
-            "masks); unmasked LSTM and GRU keep float64",
+            "~1e-16, in outputs, states and gradients): SimpleRNN always, LSTM and GRU with a mask "
+            "(their fused torch path refuses masks); unmasked LSTM and GRU keep float64",
         ),
         link="https://github.com/keras-team/keras/issues/23704",
         repro=(
@@ -212,7 +239,7 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             "a = keras.ops.ones((2, 2), dtype='float64'); print(keras.ops.matmul(a, a).dtype)\""
             "  # torch.float32"
         ),
-        tensors=("output", "h_n", "c_n"),
+        tensors=("output", "h_n", "c_n", "grad_*"),
         within="float32",
     ),
     KnownDivergence(
@@ -220,7 +247,7 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         package="keras",
         versions=">=3.0",
         applies_to=lambda case: (
-            case.dtype == "float64" and case.mode_label == "RNN_TANH" and case.check == "forward"
+            case.dtype == "float64" and case.mode_label == "RNN_TANH" and case.lengths == "full"
         ),
         reason=KERAS_FLOAT64_REASON.format(
             backend="JAX (x64 enabled)",
@@ -241,19 +268,19 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         applies_to=lambda case: (
             case.dtype == "float64"
             and case.mode_label != "RNN_RELU"
-            and not (case.mode_label == "RNN_TANH" and case.check == "forward")
+            and not (case.mode_label == "RNN_TANH" and case.lengths == "full")
         ),
         reason=KERAS_FLOAT64_REASON.format(
             backend="JAX (x64 enabled)",
             what="keras.ops.tanh returns float32: LSTM, GRU and a masked tanh SimpleRNN come out "
-            "with float32 accuracy (~1e-7); relu is unaffected",
+            "with float32 accuracy (~1e-7), gradients too; relu is unaffected",
         ),
         link="https://github.com/keras-team/keras/issues/23704",
         repro=(
             'KERAS_BACKEND=jax JAX_ENABLE_X64=1 python -c "import keras; '
             "print(keras.ops.tanh(keras.ops.ones((2,), dtype='float64')).dtype)\"  # float32"
         ),
-        tensors=("output", "h_n", "c_n"),
+        tensors=("output", "h_n", "c_n", "grad_*"),
         within="float32",
     ),
     *(
@@ -283,6 +310,32 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             ("keras-jax", keras_jax_masked_outputs),
             ("keras-torch", keras_masked_outputs),
         )
+    ),
+    *(
+        KnownDivergence(
+            implementation=name,
+            package="keras",
+            versions=">=3.0",
+            applies_to=lambda case: (
+                case.check == "gradients" and case.lengths != "full" and not case.bidirectional
+            ),
+            reason=(
+                "the gradient of Keras's masked outputs: a masked step repeats the row's last "
+                "valid output (zero_output_for_mask=False), so the cotangent given to a padded "
+                "step flows back through the last valid step, where PyTorch's padding is a "
+                "constant 0 that passes nothing back"
+            ),
+            link="https://keras.io/api/layers/recurrent_layers/rnn/",
+            repro=(
+                'python -c "import numpy as np, tensorflow as tf, keras; x = tf.ones((1, 3, 2)); '
+                "layer = keras.layers.SimpleRNN(2, return_sequences=True); tape = tf.GradientTape()"
+                "; tape.__enter__(); tape.watch(x); y = layer(x, mask=np.array([[1, 0, 0]], bool))"
+                "; loss = tf.reduce_sum(y[:, 1:]); tape.__exit__(None, None, None); "
+                'print(tape.gradient(loss, x)[0])"  # row 0 is not 0: padded steps pass gradient'
+            ),
+            computes_with=keras_masked_output_gradients,
+        )
+        for name in ("keras", "keras-jax", "keras-torch")
     ),
     *(
         KnownDivergence(
@@ -384,6 +437,34 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         link="docs/findings/onnx-reference-rnn-relu.md",
         repro="see docs/findings/onnx-reference-rnn-relu.md",
         raises=r"RuntimeError: Unknown activation function 'Relu'",
+    ),
+    KnownDivergence(
+        implementation="torch-onnx",
+        package="torch",
+        versions=">=2.9",
+        applies_to=lambda case: case.lengths != "full",
+        reason=(
+            "the default ONNX exporter (torch.export) cannot trace pack_padded_sequence / "
+            "pad_packed_sequence around the layer (data-dependent batch sizes); the TorchScript "
+            "exporter can, and torch-onnx-legacy passes those cases"
+        ),
+        link="docs/findings/torch-onnx-dynamo-packed-sequence.md",
+        repro="see docs/findings/torch-onnx-dynamo-packed-sequence.md",
+        raises=r"TorchExportError: Failed to export the model with torch\.export",
+    ),
+    KnownDivergence(
+        implementation="torch-onnx",
+        package="torch",
+        versions=">=2.9",
+        applies_to=lambda case: case.proj_size > 0 and case.lengths == "full",
+        reason=(
+            "the default ONNX exporter writes an LSTM with proj_size as an ONNX LSTM node with "
+            "hidden_size = proj_size and the cell-sized initial_c, a graph ONNX Runtime refuses "
+            "to run; no export error or warning"
+        ),
+        link="docs/findings/torch-onnx-dynamo-lstm-proj-size.md",
+        repro="see docs/findings/torch-onnx-dynamo-lstm-proj-size.md",
+        raises=r"Input initial_c must have shape",
     ),
 ]
 
