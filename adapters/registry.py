@@ -277,5 +277,21 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_legacy",
             limits=TORCH_ONNX_LEGACY_LIMITS,
         ),
+        Implementation(
+            "keras-onnx",
+            "adapters.keras_onnx_adapter",
+            ("keras", "tensorflow", "tf2onnx", "onnxruntime"),
+            "onnx,keras",
+            "the Keras model (TensorFlow backend) converted by tf2onnx.convert.from_keras "
+            "(opset 17), run by ONNX Runtime (CPU)",
+            limits=KERAS_LIMITS
+            + (
+                Limit(
+                    "gradients",
+                    "an ONNX inference graph computes no gradients in ONNX Runtime",
+                ),
+                ONNX_RUNTIME_LIMITS[-1],
+            ),
+        ),
     )
 }

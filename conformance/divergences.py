@@ -459,12 +459,13 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         applies_to=lambda case: case.proj_size > 0 and case.lengths == "full",
         reason=(
             "the default ONNX exporter writes an LSTM with proj_size as an ONNX LSTM node with "
-            "hidden_size = proj_size and the cell-sized initial_c, a graph ONNX Runtime refuses "
-            "to run; no export error or warning"
+            "hidden_size = proj_size and the cell-sized initial_c (bidirectional: a Concat of "
+            "mismatched ranks), a graph ONNX Runtime refuses to run; no export error or warning"
         ),
         link="docs/findings/torch-onnx-dynamo-lstm-proj-size.md",
         repro="see docs/findings/torch-onnx-dynamo-lstm-proj-size.md",
-        raises=r"Input initial_c must have shape",
+        # unidirectional: refused at run time; bidirectional: refused when the session is made
+        raises=r"Input initial_c must have shape|All inputs to Concat must have same rank",
     ),
 ]
 
