@@ -4,13 +4,18 @@ A baseline is a directory. Arrays live one file per case, `arrays/<case id>.npz`
 the implementation and dtype), written by whichever worker ran the case; `runs/<run>.json` holds
 each run's results file (environment, outcomes). Keyed by case, baselines from several runs or
 machines merge by copying directories together, and a partial run still compares case by case.
-Arrays are always read with allow_pickle=False: a baseline from someone else never runs code.
+
+A baseline may come from someone else, so reading one never runs code and never leaves it: arrays
+are read with allow_pickle=False, only regular files inside the baseline's own `arrays/` and
+`runs/` are opened (a link out of them, a FIFO or a device is refused before it is opened), and
+whatever goes wrong reading a file is a ValueError that names it.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import stat
 import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -42,9 +47,48 @@ def save_arrays(directory: str | os.PathLike, case_id: str, outputs: Mapping) ->
         raise
 
 
+def contained_file(directory: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """`path`, resolved, once it is known to be a regular file inside `directory` (itself not
+    followed if it is a link): ValueError, naming `path`, for anything else. Nothing is opened,
+    so a FIFO cannot block the reader."""
+    root = Path(os.path.abspath(directory))
+    root = root.parent.resolve() / root.name  # its parents may be links, it itself may not
+    resolved = Path(path).resolve()
+    if root not in resolved.parents:
+        raise ValueError(f"{path}: leads out of {directory} (a link or '..'); not read")
+    try:
+        mode = os.stat(resolved).st_mode
+    except OSError as error:
+        raise ValueError(f"{path}: cannot be read: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path}: not a regular file; not read")
+    return resolved
+
+
 def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as stored:
-        return {name: stored[name] for name in stored.files}
+    """The named arrays of an .npz file, read without pickle. ValueError naming the file when it
+    is not a regular file, not an .npz archive, or holds what only pickle could read."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ValueError(f"{path}: not a regular file; not read")
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if not isinstance(stored, np.lib.npyio.NpzFile):  # a bare .npy array loads too
+                raise ValueError("not an .npz archive")
+            return {name: stored[name] for name in stored.files}
+    except Exception as error:
+        # numpy's readers raise many kinds (ValueError for pickled objects, BadZipFile, EOFError,
+        # TypeError for a bare .npy, MemoryError for a header that claims a huge shape): to the
+        # caller they all mean this one file cannot be read safely.
+        raise ValueError(f"{path}: {type(error).__name__}: {error}") from None
+
+
+def read_case_arrays(directory: str | os.PathLike, case_id: str) -> dict[str, np.ndarray] | None:
+    """The case's arrays in the baseline at `directory`, or None when it has no file for the case;
+    ValueError naming the file when it is there but may not or cannot be read."""
+    path = arrays_path(Path(directory), case_id)
+    if not os.path.lexists(path):
+        return None
+    return load_arrays(contained_file(Path(directory) / "arrays", path))
 
 
 def new_run_path(directory: str | os.PathLike) -> Path:

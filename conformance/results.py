@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import results_schema
 from .jsonsafe import from_json_safe, to_json_safe
 
 SCHEMA = "rnn-conformance/1"
@@ -126,12 +127,22 @@ class ResultsFile:
 
 
 def load(path: str | os.PathLike) -> dict:
-    """Read a results file, checking the parts of the contract a consumer relies on."""
-    with open(path) as f:
-        document = json.load(f)
-    if document.get("schema") != SCHEMA:
+    """Read a results file and check it against the schema (results.schema.json).
+
+    Returns the document with non-finite numbers as floats (jsonsafe.from_json_safe). Raises
+    OSError when the file cannot be read and ValueError, naming the file, the record (index and
+    case id) and the JSON path, when it is not a valid results file: a reader never meets a
+    wrongly typed field. Bare NaN, Infinity and -Infinity literals (not JSON, but Python's json
+    writes them by default) are read as the strings the suite writes for them.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f, parse_constant=str)
+    except RecursionError:  # hostile nesting; json raises it, not ValueError
+        raise ValueError(f"{path}: not a results file: JSON nested too deeply") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an over-long integer
+        raise ValueError(f"{path}: not a results file: {error}") from None
+    if isinstance(document, dict) and document.get("schema") != SCHEMA:
         raise ValueError(f"{path}: schema is {document.get('schema')!r}, expected {SCHEMA!r}")
-    for key in ("environment", "records"):
-        if key not in document:
-            raise ValueError(f"{path}: missing {key!r}")
+    results_schema.validate(document, str(path))
     return from_json_safe(document)

@@ -1,13 +1,20 @@
-"""Reports from results files (pytest conformance --results-json).
+"""Reports from results files (pytest conformance --results-json) and baselines.
 
 python -m reports build a.json [b.json ...] -o report.html   the HTML compatibility report
 python -m reports markdown a.json [b.json ...] [-o out.md]   the same matrix in Markdown
 python -m reports summary a.json [b.json ...]                outcomes and worst errors as text
+python -m reports compare OLD NEW [-o diff.html] [--json c.json]   compare two baselines
+
+Exit status: 0 done (compare: no regression); 1 compare found a regression; 2 usage error (bad
+arguments, a file that is not a valid results file or baseline, an output that cannot be
+written: nothing is written then); 3 compare compared nothing (no case in common, every case
+skipped or without its arrays).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +23,8 @@ from conformance.results import load
 from . import html, markdown
 from .model import build
 from .summary import summarize
+
+EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_NOTHING_COMPARED = 0, 1, 2, 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,13 +44,21 @@ def main(argv: list[str] | None = None) -> int:
                 "-o", "--output", required=name == "build", help="output file (default: stdout)"
             )
     compare_command = commands.add_parser(
-        "compare", help="compare two baselines (pytest conformance --save-baseline DIR)"
+        "compare",
+        help="compare two baselines (pytest conformance --save-baseline DIR); exit 0 no "
+        "regression, 1 regression, 2 usage error, 3 nothing compared",
     )
     compare_command.add_argument("old", help="the baseline before the upgrade")
     compare_command.add_argument("new", help="the baseline after it")
     compare_command.add_argument("-o", "--output", help="also write the diff as HTML")
     compare_command.add_argument("--json", help="also write the changes as JSON")
     args = parser.parse_args(argv)
+    # An output that cannot be written is a usage error found before the work, not after it.
+    for output in (getattr(args, "output", None), getattr(args, "json", None)):
+        if output:
+            problem = unwritable(output)
+            if problem:
+                parser.error(problem)
     if args.command == "compare":
         return run_compare(parser, args)
     try:
@@ -50,20 +67,46 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     names = [Path(p).name for p in args.results]
     if args.command == "summary":
-        print(summarize(documents))
-        return 0
+        print(summarize(documents, names))
+        return EXIT_OK
     report = build(documents, names)
     text = html.render(report) if args.command == "build" else markdown.render(report)
     if getattr(args, "output", None):
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text, encoding="utf-8")
+        write(parser, args.output, text)
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
-    return 0
+    return EXIT_OK
 
 
-def run_compare(parser, args) -> int:
+def unwritable(output: str) -> str:
+    """Why `output` cannot be written ("" when it can): it is a directory, or an existing file
+    without write permission, or its nearest existing parent is no directory we may write in
+    (the missing ones are created when it is written)."""
+    path = Path(output)
+    if path.is_dir():
+        return f"cannot write {output}: it is a directory"
+    if path.exists() or path.is_symlink():
+        return "" if os.access(path, os.W_OK) else f"cannot write {output}: permission denied"
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot write {output}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot write {output}: cannot create files in {parent}"
+    return ""
+
+
+def write(parser: argparse.ArgumentParser, output: str, text: str) -> None:
+    try:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as error:  # checked before the work, but the disk may still be full
+        parser.error(f"cannot write {output}: {error.strerror or error}")
+
+
+def run_compare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from . import compare
 
     try:
@@ -72,11 +115,14 @@ def run_compare(parser, args) -> int:
         parser.error(str(error))
     print(compare.text(comparison))
     if args.output:
-        Path(args.output).write_text(html.render_diff(comparison), encoding="utf-8")
+        write(parser, args.output, html.render_diff(comparison))
         print(f"wrote {args.output}")
     if args.json:
-        Path(args.json).write_text(compare.to_json(comparison), encoding="utf-8")
-    return 1 if comparison.regressions else 0
+        write(parser, args.json, compare.to_json(comparison))
+    if comparison.compared == 0:
+        print(f"{parser.prog}: error: {compare.nothing_compared(comparison)}", file=sys.stderr)
+        return EXIT_NOTHING_COMPARED
+    return EXIT_REGRESSION if comparison.regressions else EXIT_OK
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from conformance.jsonsafe import to_json_safe
 
 from .model import (
     SEVERITY,
@@ -16,6 +19,7 @@ from .model import (
     decades_under_tolerance,
     layer_config,
     magnitude_class,
+    number_text,
     worst_metric,
     worst_ratio,
 )
@@ -31,10 +35,18 @@ SHORT = {
     "not run": "not run",
 }
 TEMPLATES = Path(__file__).with_name("templates")
+# The only links a report makes live: http(s) with a host and nothing a browser would strip or
+# reinterpret (whitespace, control characters). Anything else, a repository path included, is text.
+WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
+
+
+def web_link(link: str) -> str:
+    """`link` when it may be an href, else ""."""
+    return link if isinstance(link, str) and WEB_LINK.fullmatch(link) else ""
 
 
 def short_number(value):
-    return float(f"{value:.3g}") if isinstance(value, float) else value
+    return float(f"{value:.3g}") if isinstance(value, float) and math.isfinite(value) else value
 
 
 def compact_metrics(metrics: dict) -> dict:
@@ -58,7 +70,8 @@ def compact(record: dict) -> dict:
         "status": STATUS_OF_OUTCOME.get(record["outcome"], "error"),
         "config": record["config"],
         "reason": record.get("reason", "")[:2000],
-        "link": next((d.get("link", "") for d in record.get("divergences", [])), ""),
+        "link": (link := next((d.get("link", "") for d in record.get("divergences", [])), "")),
+        "href": web_link(link),  # the page's script makes a live link of this alone
         "metrics": {name: compact_metrics(m) for name, m in record.get("metrics", {}).items()},
         "rerun": record.get("rerun", ""),
     }
@@ -96,12 +109,13 @@ def heatmap(report: Report):
             ratio = worst_ratio(record)
             tip = f"{name} · {record['implementation']} {key[1]}: {record['outcome']}"
             if ratio is not None:
-                tip += f", {ratio:.2g}× tolerance"
+                tip += f", {number_text(ratio, '.2g')}× tolerance"
             cells.append((heat_class(record), tip))
         rows.append((name, cells))
     return names, rows
 
 
+MAX_NOT_COMPARED_LISTED = 2000  # a diff of disjoint baselines would list every case
 LOWEST_DECADE, HIGHEST_DECADE = -18, 1  # the lowest bar also holds exact zeros
 BAR = 10  # px per decade
 
@@ -117,8 +131,7 @@ def distributions(report: Report) -> list[dict]:
             continue
         column = report.columns[record["column"]]
         name = f"{column.implementation} {record['config']['dtype']} ({column.label})"
-        decade = LOWEST_DECADE if worst == 0 else math.floor(math.log10(worst))
-        groups[name][min(HIGHEST_DECADE, max(LOWEST_DECADE, decade))] += 1
+        groups[name][decade_of(worst)] += 1
         if "tolerance" in record:
             tolerance[name] = record["tolerance"]["atol"]
 
@@ -135,22 +148,42 @@ def distributions(report: Report) -> list[dict]:
                 "h": max(1, round(50 * counts[d] / top)),
                 "decade": d,
                 "count": counts[d],
+                "range": bar_range(d),
             }
             for d in range(LOWEST_DECADE, HIGHEST_DECADE + 1)
             if counts[d]
         ]
         atol = tolerance.get(name)
+        drawn = atol is not None and atol > 0 and math.isfinite(atol)
         result.append(
             {
                 "name": name,
                 "bars": bars,
                 "width": x_of(HIGHEST_DECADE + 1),
                 "ticks": [(x_of(d), f"1e{d}") for d in (-15, -10, -5, 0)],
-                "tolerance_x": None if not atol else x_of(math.log10(atol)),
+                "tolerance_x": x_of(math.log10(atol)) if drawn else None,
                 "atol": atol,
             }
         )
     return result
+
+
+def decade_of(error: float) -> int:
+    """The histogram bar of an error: its decade, the lowest bar for 0 and below, the highest for
+    1e1 and above, NaN and infinity included (the worst there is)."""
+    if not math.isfinite(error) or error >= 10.0**HIGHEST_DECADE:
+        return HIGHEST_DECADE
+    if error <= 0:
+        return LOWEST_DECADE
+    return min(HIGHEST_DECADE, max(LOWEST_DECADE, math.floor(math.log10(error))))
+
+
+def bar_range(decade: int) -> str:
+    if decade == LOWEST_DECADE:
+        return f"below 1e{decade + 1} (exact zeros included)"
+    if decade == HIGHEST_DECADE:
+        return f"of 1e{decade} or more (NaN and infinity included)"
+    return f"in [1e{decade}, 1e{decade + 1})"
 
 
 def templates() -> Environment:
@@ -172,6 +205,9 @@ def render_diff(comparison, title: str = "Recurrent-layer regression check") -> 
             new_dir=str(comparison.new.directory),
             packages=package_changes(comparison),
             changes=comparison.changes,
+            not_compared=comparison.not_compared,
+            max_listed=MAX_NOT_COMPARED_LISTED,
+            number=number_text,
         )
     )
 
@@ -179,8 +215,8 @@ def render_diff(comparison, title: str = "Recurrent-layer regression check") -> 
 def render(report: Report, title: str = "Recurrent-layer compatibility report") -> str:
     environment = templates()
     heat_columns, heat_rows = heatmap(report)
-    data = {
-        "records": [compact(r) for r in report.records],
+    data = {  # NaN and infinity as "NaN"/"Infinity": a bare NaN would break JSON.parse
+        "records": to_json_safe([compact(r) for r in report.records]),
         "cells": {f"{r}-{c}": cell.records for (r, c), cell in report.cells.items()},
     }
     return environment.get_template("report.html.j2").render(
@@ -193,6 +229,7 @@ def render(report: Report, title: str = "Recurrent-layer compatibility report") 
         severity=SEVERITY,
         short=SHORT,
         magnitude=magnitude_class,
+        number=number_text,
         any_changed=any(cell.changed for cell in report.cells.values()),
         heat_columns=heat_columns,
         heat_rows=heat_rows,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .model import SEVERITY, Report
+import re
+
+from .model import SEVERITY, Report, number_text
 
 MARK = {
     "pass": "✅ pass",
@@ -16,8 +18,20 @@ MARK = {
 }
 
 
+# Characters that GitHub-flavoured Markdown (PR comments, job summaries) gives a meaning inside a
+# table cell: emphasis, code spans, links and images, the cell's end, strikethrough, math. A
+# backslash makes each literal; HTML's own (<, >, &) become entities, so a name from a results
+# file can neither open a tag nor end the table. (Heading and list marks only count at the start
+# of a line, which a cell never is.)
+MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~$])")
+HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+
+
 def escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """`text` (from a results file) as literal text in one table cell, on one line."""
+    text = " ".join(str(text).split())  # newlines and tabs would end the row
+    text = MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+    return "".join(HTML_ENTITIES.get(c, c) for c in text)
 
 
 def render(report: Report) -> str:
@@ -33,8 +47,11 @@ def render(report: Report) -> str:
                 cells.append(MARK["not run"])
                 continue
             counts = ", ".join(f"{cell.counts[s]} {s}" for s in SEVERITY if cell.counts[s])
-            worst = "" if cell.worst is None else f", worst {cell.worst:.2g}× tol"
+            worst = "" if cell.worst is None else f", worst {number_text(cell.worst, '.2g')}× tol"
             changed = " **Δ changed**" if cell.changed else ""
             cells.append(f"{MARK[cell.status]} ({counts}{worst}){changed}")
         lines.append("| " + " | ".join([escape(feature), escape(value)] + cells) + " |")
+    if not report.records:
+        lines.append("")
+        lines.append("_No records in these results files._")
     return "\n".join(lines) + "\n"

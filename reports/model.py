@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from conformance.axes import ALL_AXES
@@ -39,10 +40,27 @@ def layer_config(record: dict) -> str:
     return case_id.removesuffix(suffix).replace("-", " ")
 
 
+def worst_of(values: Iterable[float | None]) -> float | None:
+    """The largest value, None when there is none; a NaN is worse than any number (max() would
+    keep or drop it depending on where it stands)."""
+    present = [v for v in values if v is not None]
+    if any(math.isnan(v) for v in present):
+        return math.nan
+    return max(present) if present else None
+
+
 def worst_metric(record: dict, metric: str) -> float | None:
     """The largest `metric` (max_abs_err, tolerance_ratio, ...) over a record's tensors."""
-    values = [t[metric] for t in record.get("metrics", {}).values() if t.get(metric) is not None]
-    return max(values) if values else None
+    return worst_of(t.get(metric) for t in record.get("metrics", {}).values())
+
+
+def number_text(value: float | None, spec: str = ".3g") -> str:
+    """A number for text and Markdown: "-" for none, "NaN", "inf" and "-inf" for non-finite ones."""
+    if value is None:
+        return "-"
+    if math.isnan(value):
+        return "NaN"
+    return format(value, spec)  # inf and -inf read as such
 
 
 def worst_ratio(record: dict) -> float | None:
@@ -133,7 +151,7 @@ def build(documents: list[dict], names: list[str] | None = None) -> Report:
             cell.counts[STATUS_OF_OUTCOME.get(record["outcome"], "error")] += 1
             ratio = worst_ratio(record)
             if ratio is not None and record["outcome"] in ("passed", "failed"):
-                cell.worst = ratio if cell.worst is None else max(cell.worst, ratio)
+                cell.worst = worst_of((cell.worst, ratio))
 
     mark_changes(column_list, rows, cells)
     runs = [
@@ -157,15 +175,19 @@ def mark_changes(columns: list[Column], rows: list, cells: dict) -> None:
 
 
 def decades_under_tolerance(ratio: float) -> int:
-    """0 to 4: how many decades below its tolerance an error is (4 for 1e-4x or less, and 0)."""
+    """0 to 4: how many decades below its tolerance an error is (4 for 1e-4x or less, and 0; 0 for
+    a NaN or an infinite error, which are as far from agreeing as an error gets)."""
+    if not math.isfinite(ratio) or ratio < 0:
+        return 0
     return 4 if ratio == 0 else min(4, max(0, math.floor(-math.log10(ratio))))
 
 
 def magnitude_class(ratio: float | None) -> str:
-    """Colour bucket of an error as a multiple of its tolerance (m-2: within 1e-2x of it)."""
+    """Colour bucket of an error as a multiple of its tolerance (m-2: within 1e-2x of it); NaN
+    and infinity are over it."""
     if ratio is None:
         return "m-none"
-    if ratio > 1:
+    if ratio > 1 or not math.isfinite(ratio):
         return "m-over"
     if ratio == 0:
         return "m-exact"

@@ -131,3 +131,28 @@ def test_a_merged_report_shows_both_runs_and_what_changed(browser, tmp_path):
     assert changed and all(c.get_attribute("data-cell").endswith("-1") for c in changed)
     panel = click_cell(browser, f'td[data-cell="{changed[0].get_attribute("data-cell")}"]')
     assert "differs from the reference in h_n" in panel.text
+
+
+def test_only_http_links_are_live_in_the_drill_down(browser, tmp_path):
+    """A results file's divergence link becomes an <a href> only when it is http(s): a
+    javascript: link is text, and clicking it runs nothing."""
+    from tests.test_reports import DIVERGENCE
+
+    cases = all_cases(["torch"], mode_labels=("GRU",))[:3]
+    links = ["javascript:window.pwned=1", "docs/findings/x.md", "https://example.org/issue/1"]
+    records = []
+    for case, link in zip(cases, links):
+        rec = record(case, "known-divergence", 2.0, "planted")
+        rec["divergences"] = [DIVERGENCE | {"link": link}]
+        records.append(rec)
+    path = tmp_path / "links.html"
+    path.write_text(html.render(build([document(records)])))
+    open_page(browser, path)
+    panel = click_cell(browser, 'td[data-cell="0-0"]')  # check = forward: all three cases
+    hrefs = [a.get_attribute("href") for a in panel.find_elements(By.CSS_SELECTOR, "a")]
+    assert hrefs == ["https://example.org/issue/1"]
+    shown = panel.find_elements(By.CSS_SELECTOR, "span.link")
+    assert sorted(s.text for s in shown) == ["docs/findings/x.md", "javascript:window.pwned=1"]
+    for span in shown:
+        span.click()
+    assert browser.execute_script("return window.pwned") is None

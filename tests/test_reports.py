@@ -19,23 +19,36 @@ from reports.model import build, magnitude_class
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def metric(ratio: float) -> dict:
+    """How one tensor compares, as the suite writes it (a sequence tensor's worst element)."""
+    return {"shape_ok": True, "max_abs_err": ratio * 1e-5, "max_rel_err": ratio * 2e-5,
+            "tolerance_ratio": ratio, "mismatched": int(ratio > 1), "size": 315,
+            "expected_shape": [7, 5, 9], "got_shape": [7, 5, 9],
+            "worst": {"time step": 1, "batch row": 2, "layer": 0, "direction": "forward",
+                      "unit": 3, "index": [1, 2, 3], "got": 0.5, "expected": 0.4}}  # fmt: skip
+
+
 def record(case: Case, outcome: str, ratio: float | None = 0.01, reason: str = "") -> dict:
+    """A record that validates against the schema (readers check it)."""
     result = CaseResult(case, outcome, reason)
     rec = result.record(f"conformance/test_checks.py::test_check[{case.id}]")
     if ratio is not None:
-        rec["metrics"] = {
-            "output": {"shape_ok": True, "max_abs_err": ratio * 1e-5, "max_rel_err": ratio * 2e-5,
-                       "tolerance_ratio": ratio, "worst": {"time step": 1, "batch row": 2,
-                       "layer": 0, "direction": "forward", "unit": 3, "got": 0.5, "expected": 0.4}}
-        }  # fmt: skip
+        rec["metrics"] = {"output": metric(ratio)}
+    if outcome == "known-divergence":
+        rec["divergences"] = [DIVERGENCE | {"implementation": case.implementation}]
     return rec
+
+
+DIVERGENCE = {"implementation": "torch", "reason": "planted", "link": "https://example.org/1",
+              "repro": "", "tensors": None, "raises": "", "bound": "finite"}  # fmt: skip
 
 
 def document(records: list[dict], torch_version: str = "2.13.0") -> dict:
     return {
         "schema": "rnn-conformance/1",
-        "environment": {"python": "3.11.7", "platform": "linux", "device": "cpu",
-                        "packages": {"torch": torch_version, "numpy": "2.4.6"}},
+        "environment": {"python": "3.11.7", "platform": "linux", "machine": "x86_64",
+                        "device": "cpu", "packages": {"torch": torch_version, "numpy": "2.4.6"}},
+        "run": {"started": "2026-11-23T10:11:14+00:00", "argv": ["conformance"], "complete": False},
         "records": records,
     }  # fmt: skip
 

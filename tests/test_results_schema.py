@@ -1,4 +1,5 @@
-"""docs/results.schema.json: what the suite writes validates, and the schema is no rubber stamp."""
+"""conformance/results.schema.json: what the suite writes validates, the schema is no rubber stamp,
+and readers (conformance.results.load) check files against it, quickly and with a clear message."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from conformance.tolerances import Tolerance
 jsonschema = pytest.importorskip("jsonschema", reason="jsonschema not installed (.[dev])")
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = ROOT / "docs" / "results.schema.json"
+SCHEMA_PATH = ROOT / "conformance" / "results.schema.json"
 DOC_PATH = ROOT / "docs" / "RESULTS.md"
 CASE = Case("forward", "GRU", implementation="numpy", dtype="float32")
 LENGTHS_CASE = Case("lengths", "LSTM", bidirectional=True, lengths="mixed", implementation="numpy")
@@ -185,7 +186,7 @@ def test_the_documentation_names_every_key_and_outcome(schema):
     }
     missing = sorted(key for key in keys if f"`{key}`" not in text)
     assert not missing, f"docs/RESULTS.md does not name {missing}"
-    assert "docs/results.schema.json" in text
+    assert "conformance/results.schema.json" in text
 
 
 @pytest.mark.parametrize("outcome", NAMES)
@@ -317,3 +318,72 @@ def test_a_real_run_validates_with_both_check_kinds(tmp_path, validator):
     for record in records:
         if record["check"] == "lengths" and record["outcome"] == "passed":
             assert "output_padding" in record["metrics"]
+
+
+# --- readers: the schema ships with the package, and its fast check agrees with jsonschema ---
+
+
+def test_the_schema_ships_with_the_package(schema):
+    from conformance import results_schema
+
+    assert results_schema.schema() == schema  # read through importlib.resources
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'conformance = \[[^]]*"results\.schema\.json"', pyproject)
+    assert not (ROOT / "docs" / "results.schema.json").exists()  # one copy, no drift
+
+
+def sample_records(monkeypatch) -> list[dict]:
+    records = [record_of(outcome, monkeypatch) for outcome in NAMES]
+    records.append(run_case(LENGTHS_CASE, honest).record(node_id(LENGTHS_CASE)))
+    for change in (lambda t: {**t, "output": t["output"][:, :3]},
+                   lambda t: {**t, "c_n": np.zeros_like(t["h_n"])}):  # fmt: skip
+        records.append(run_case(CASE, changed(change)).record(node_id(CASE)))
+    return json.loads(json.dumps(records))  # as a reader gets them
+
+
+BREAKERS = [
+    break_outcome, break_case_id, break_metric, break_passed, break_record_key, break_location,
+    break_lengths,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("breaking", [None, *BREAKERS])
+def test_the_compiled_check_agrees_with_jsonschema(breaking, schema, monkeypatch):
+    """The readers' fast check (conformance/results_schema.py) must accept and refuse exactly
+    what jsonschema does: a disagreement would either pass a broken file or refuse a good one."""
+    from conformance.results_schema import compile_schema
+
+    fast = compile_schema(schema, "#/$defs/record")
+    slow = jsonschema.Draft202012Validator({"$ref": "#/$defs/record", "$defs": schema["$defs"]})
+    for rec in sample_records(monkeypatch):
+        doc = document([copy.deepcopy(rec)])
+        if breaking is not None:
+            try:
+                breaking(doc)
+            except (KeyError, TypeError):
+                continue  # the breaker needs a tensor this record does not have
+        instance = doc["records"][0]
+        assert fast(instance) == slow.is_valid(instance), (breaking, rec["outcome"])
+        if breaking is None:
+            assert fast(instance)
+
+
+def test_the_compiled_check_refuses_keywords_it_does_not_know(schema):
+    from conformance.results_schema import compile_schema
+
+    with pytest.raises(ValueError, match="uniqueItems"):
+        compile_schema({"type": "array", "uniqueItems": True})
+    assert compile_schema(schema)(document([]))
+
+
+def test_a_full_grid_file_validates_in_a_few_seconds(monkeypatch):
+    """The whole grid's file has ~12000 records; jsonschema alone takes ~45 s for them."""
+    import time
+
+    from conformance.results_schema import validate
+
+    honest_record = json.loads(json.dumps(run_case(CASE, honest).record(node_id(CASE))))
+    doc = document([copy.deepcopy(honest_record) for _ in range(12000)])
+    start = time.process_time()
+    validate(doc, "grid.json")
+    assert time.process_time() - start < 10.0
