@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance.grid import all_cases
+from adapters.request import gradient_names
+from conformance.checks import CHECKS
+from conformance.grid import all_cases, case_from_id
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_CONFIG_KEYS = {
@@ -54,12 +56,15 @@ def test_xdist_run_writes_one_file_with_every_case(tmp_path):
     assert "numpy" in environment["packages"]
     for record in records:
         assert set(record["config"]) >= CONTRACT_CONFIG_KEYS
-        assert record["check"] in ("forward", "lengths") and record["implementation"] == "numpy"
+        assert record["check"] in CHECKS and record["implementation"] == "numpy"
         assert record["outcome"] == "passed" and record["outcome"] in OUTCOMES
         assert record["test"].startswith("conformance/test_checks.py::test_check[")
         tensors = {"output", "h_n"} | ({"c_n"} if record["config"]["mode"] == "LSTM" else set())
         if record["check"] == "lengths":
             tensors.add("output_padding")
+        if record["check"] == "gradients":
+            case = case_from_id(record["case_id"])
+            tensors |= set(gradient_names(CHECKS["gradients"].request(case)))
         assert set(record["metrics"]) == tensors
         for metrics in record["metrics"].values():
             assert metrics["shape_ok"] is True
