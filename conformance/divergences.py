@@ -309,6 +309,7 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             ("keras", keras_masked_outputs),
             ("keras-jax", keras_jax_masked_outputs),
             ("keras-torch", keras_masked_outputs),
+            ("keras-onnx", keras_masked_outputs),  # tf2onnx reproduces Keras's masking exactly
         )
     ),
     *(

@@ -1,0 +1,136 @@
+"""`keras-onnx`: the `keras` implementation's model converted by tf2onnx, run by ONNX Runtime.
+
+The layers are `keras_adapter.make_layer`'s (SimpleRNN / LSTM / GRU(reset_after=True),
+Bidirectional(merge_mode="concat"), stacked with return_sequences), on the TensorFlow backend,
+assembled as a functional keras.Model whose inputs are exactly what the request gives: x
+batch-major, a boolean (batch, time) mask when lengths are given (passed to every layer's call, as
+the `keras` implementation does), and h0 / c0 as the request holds them, (layers * directions,
+batch, features), sliced per layer and direction inside the graph (an LSTM given only one of the
+two gets zeros for the other, in the graph). The canonical weights are set with
+`keras_adapter.keras_weights`, the model is converted in memory by `tf2onnx.convert.from_keras`
+(opset 17) and ONNX Runtime runs it on its CPU kernels. A setting tf2onnx cannot convert raises
+its own error: that is the outcome, there is no fallback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+
+import numpy as np
+
+from . import keras_adapter
+from .keras_adapter import direction_cells, keras_weights, make_layer
+from .layout import layer_weights
+from .request import Request, Tensors, named
+from .spec import Spec
+
+OPSET = 17
+
+
+def graph_inputs(request: Request) -> dict[str, np.ndarray]:
+    """The model's inputs, in order: x (batch-major), mask, h0, c0, each only when given."""
+    inputs = {"x": np.ascontiguousarray(request.batch_major_x())}
+    if request.lengths is not None:
+        inputs["mask"] = np.ascontiguousarray(request.valid_steps().T)
+    for name in ("h0", "c0"):
+        value = getattr(request, name)
+        if value is not None:
+            inputs[name] = np.ascontiguousarray(value, dtype=request.dtype)
+    return inputs
+
+
+def build_model(keras, spec: Spec, request: Request, inputs: dict[str, np.ndarray]):
+    """The functional keras.Model of the whole stack, with the request's weights set."""
+    ops = keras.ops
+    dtype = str(request.dtype)
+    tensors = {
+        name: keras.Input(batch_shape=value.shape, dtype=str(value.dtype), name=name)
+        for name, value in inputs.items()
+    }
+    h0, c0 = tensors.get("h0"), tensors.get("c0")
+    if spec.has_cell_state and (h0 is not None or c0 is not None):
+        # as run_stacked: a missing one of the two is zeros (h and c have the same width here:
+        # Keras has no proj_size)
+        h0 = ops.zeros_like(c0) if h0 is None else h0
+        c0 = ops.zeros_like(h0) if c0 is None else c0
+    mask = tensors.get("mask")
+
+    hidden, finals, layers = tensors["x"], [], []
+    for index in range(spec.num_layers):
+        layer = make_layer(keras, spec.one_layer(index), dtype)
+        initial_state = None
+        if h0 is not None:  # Keras: [h, c] per direction, forward first
+            rows = [index * spec.num_directions + d for d in range(spec.num_directions)]
+            initial_state = [
+                a for r in rows for a in ((h0[r], c0[r]) if spec.has_cell_state else (h0[r],))
+            ]
+        hidden, *states = layer(hidden, mask=mask, initial_state=initial_state)
+        finals.extend(states)  # (h, c) or (h,) per direction: PyTorch's layer-major row order
+        layers.append(layer)
+
+    per_row = 2 if spec.has_cell_state else 1
+    outputs = [hidden, ops.stack(finals[0::per_row])]
+    if spec.has_cell_state:
+        outputs.append(ops.stack(finals[1::per_row]))
+    model = keras.Model(inputs=list(tensors.values()), outputs=outputs)
+
+    for index, layer in enumerate(layers):
+        for direction, cell in enumerate(direction_cells(layer, spec)):
+            w = layer_weights(spec, request.params, index, direction, request.dtype)
+            cell.set_weights(keras_weights(spec, w))
+    return model
+
+
+@contextlib.contextmanager
+def quiet():
+    """tf2onnx logs every rewriter and optimizer pass at INFO; TensorFlow warns on tracing."""
+    import tensorflow as tf
+
+    loggers = [logging.getLogger(name) for name in ("tf2onnx", "tensorflow")]
+    levels = [logger.level for logger in loggers]
+    tf_level = tf.get_logger().level
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    tf.get_logger().setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+        tf.get_logger().setLevel(tf_level)
+
+
+def convert(request: Request) -> tuple[bytes, dict[str, np.ndarray]]:
+    """(the serialized ONNX model, its feeds) for the request."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    keras = keras_adapter.import_keras("tensorflow")
+    import tensorflow as tf
+    import tf2onnx
+
+    inputs = graph_inputs(request)
+    model = build_model(keras, request.spec, request, inputs)
+    signature = [tf.TensorSpec(v.shape, tf.as_dtype(v.dtype), name=k) for k, v in inputs.items()]
+    with quiet():
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)
+    keras.backend.clear_session()  # the converted model is all that is kept
+    return proto.SerializeToString(), inputs
+
+
+def run(request: Request) -> Tensors:
+    import onnxruntime
+
+    from .onnx_adapter import session_options
+
+    serialized, inputs = convert(request)
+    session = onnxruntime.InferenceSession(
+        serialized, session_options(), providers=["CPUExecutionProvider"]
+    )
+    names = [i.name for i in session.get_inputs()]  # tf2onnx keeps the signature's names
+    missing = set(names) - set(inputs)
+    if missing:
+        raise RuntimeError(f"the converted graph wants inputs {sorted(missing)} the request lacks")
+    output, *states = session.run(None, {name: inputs[name] for name in names})
+    spec = request.spec
+    return named(spec, output if spec.batch_first else np.swapaxes(output, 0, 1), *states)
