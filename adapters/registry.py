@@ -33,6 +33,9 @@ class Implementation:
     limits: tuple[Limit, ...] = ()
     # the adapter returns grad_* for a request with cotangents (through the framework's autodiff)
     gradients: bool = False
+    # check kinds run on a pairwise-covering sample of their configurations (conformance/grid.py
+    # all_pairs) instead of all of them: where every case costs a whole export or compilation
+    pairwise: tuple[str, ...] = ()
 
     def is_installed(self) -> bool:
         return not self.unavailable_reason()
@@ -147,6 +150,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_tensorflow",
             limits=KERAS_LIMITS,
             gradients=True,
+            pairwise=("gradients",),
         ),
         Implementation(
             "keras-jax",
@@ -157,6 +161,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_jax",
             limits=KERAS_LIMITS,
             gradients=True,
+            pairwise=("gradients",),
         ),
         Implementation(
             "keras-torch",
@@ -167,6 +172,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_torch",
             limits=KERAS_LIMITS,
             gradients=True,
+            pairwise=("gradients",),
         ),
         Implementation(
             "torch-cuda",
@@ -207,6 +213,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Flax linen: nn.RNN over LSTMCell / GRUCell / SimpleCell, nn.Bidirectional",
             limits=FLAX_LIMITS,
             gradients=True,
+            pairwise=("gradients",),
         ),
         Implementation(
             "flax-optimized",
@@ -217,6 +224,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_optimized",
             limits=OPTIMIZED_LSTM_LIMITS,
             gradients=True,
+            pairwise=("gradients",),
         ),
         Implementation(
             "flax-nnx",
@@ -226,6 +234,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Flax NNX: nnx.RNN over LSTMCell / GRUCell / SimpleCell, nnx.Bidirectional",
             limits=FLAX_LIMITS,
             gradients=True,
+            pairwise=("gradients",),
         ),
         Implementation(
             "flax-nnx-optimized",
@@ -236,6 +245,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_optimized",
             limits=OPTIMIZED_LSTM_LIMITS,
             gradients=True,
+            pairwise=("gradients",),
         ),
         Implementation(
             "onnxruntime",
@@ -266,6 +276,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "opset 18), run by ONNX Runtime (CPU)",
             function="run_dynamo",
             limits=TORCH_ONNX_LIMITS,
+            pairwise=("forward", "lengths"),
         ),
         Implementation(
             "torch-onnx-legacy",
@@ -292,6 +303,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
                 ),
                 ONNX_RUNTIME_LIMITS[-1],
             ),
+            pairwise=("forward", "lengths"),
         ),
     )
 }
