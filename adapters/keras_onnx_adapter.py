@@ -20,13 +20,13 @@ import os
 
 import numpy as np
 
-from . import keras_adapter
+from . import keras_adapter, opsets
 from .keras_adapter import direction_cells, keras_weights, make_layer
 from .layout import layer_weights
 from .request import Request, Tensors, named
 from .spec import Spec
 
-OPSET = 17
+OPSET = opsets.TF2ONNX
 
 
 def graph_inputs(request: Request) -> dict[str, np.ndarray]:

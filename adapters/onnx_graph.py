@@ -16,9 +16,10 @@ from collections.abc import Mapping
 import numpy as np
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
+from . import opsets
 from .spec import Spec, param_name
 
-OPSET = 17
+OPSET = opsets.ONNX_GRAPH
 # ONNX gate order, as indices into PyTorch's gate blocks (LSTM i,f,g,o; GRU r,z,n).
 ONNX_GATES_FROM_TORCH = {"RNN": [0], "LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2]}
 ELEMENT_TYPE = {np.dtype("float32"): TensorProto.FLOAT, np.dtype("float64"): TensorProto.DOUBLE}

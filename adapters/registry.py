@@ -12,6 +12,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 
+from . import opsets
 from .capabilities import Limit, unsupported_reason
 from .request import Setting
 
@@ -36,6 +37,7 @@ class Implementation:
     # check kinds run on a pairwise-covering sample of their configurations (conformance/grid.py
     # all_pairs) instead of all of them: where every case costs a whole export or compilation
     pairwise: tuple[str, ...] = ()
+    opset: int | None = None  # the ONNX opset it writes, for an ONNX path (recorded in results)
 
     def is_installed(self) -> bool:
         return not self.unavailable_reason()
@@ -256,6 +258,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "onnx.helper; batch_first transposed in NumPy",
             function="run_onnxruntime",
             limits=ONNX_RUNTIME_LIMITS,
+            opset=opsets.ONNX_GRAPH,
         ),
         Implementation(
             "onnx-reference",
@@ -266,6 +269,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "transposed in NumPy",
             function="run_reference",
             limits=ONNX_LIMITS,
+            opset=opsets.ONNX_GRAPH,
         ),
         Implementation(
             "torch-onnx",
@@ -277,6 +281,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_dynamo",
             limits=TORCH_ONNX_LIMITS,
             pairwise=("forward", "lengths"),
+            opset=opsets.TORCH_EXPORT,
         ),
         Implementation(
             "torch-onnx-legacy",
@@ -287,6 +292,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "dynamo=False, opset 18), run by ONNX Runtime (CPU)",
             function="run_legacy",
             limits=TORCH_ONNX_LEGACY_LIMITS,
+            opset=opsets.TORCH_EXPORT,
         ),
         Implementation(
             "keras-onnx",
@@ -304,6 +310,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
                 ONNX_RUNTIME_LIMITS[-1],
             ),
             pairwise=("forward", "lengths"),
+            opset=opsets.TF2ONNX,
         ),
     )
 }

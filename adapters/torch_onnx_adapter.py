@@ -16,10 +16,11 @@ import warnings
 import numpy as np
 import torch
 
+from . import opsets
 from .request import Request, Tensors, named
 from .torch_adapter import DTYPES, build_module
 
-OPSET = 18
+OPSET = opsets.TORCH_EXPORT
 
 
 class Exported(torch.nn.Module):

@@ -36,6 +36,8 @@ PACKAGES = {
     "flax": ("flax",),
     "onnx": ("onnx",),
     "onnxruntime": ("onnxruntime",),
+    "onnxscript": ("onnxscript",),
+    "tf2onnx": ("tf2onnx",),
     "pytest": ("pytest",),
 }
 
@@ -59,7 +61,15 @@ def environment(device: str = "cpu") -> dict:
         "machine": platform.machine(),
         "device": device,
         "packages": package_versions(),
+        "opsets": onnx_opsets(),
     }
+
+
+def onnx_opsets() -> dict[str, int]:
+    """The ONNX opset each ONNX implementation writes (from the registry; nothing imported)."""
+    from adapters import IMPLEMENTATIONS
+
+    return {name: impl.opset for name, impl in IMPLEMENTATIONS.items() if impl.opset}
 
 
 def write_json_atomic(path: Path, document: dict) -> None:
