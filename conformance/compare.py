@@ -211,11 +211,13 @@ def compare_tensors(
     dtype: np.dtype | None = None,
 ) -> list[TensorComparison]:
     """Each compared tensor, key by key; a tensor the mode does not have must be absent."""
-    if not isinstance(got, Mapping):
-        problem = f"returned a {type(got).__name__}, not named tensors ({{'output': ...}})"
+    if not isinstance(got, Mapping) or not all(isinstance(name, str) for name in got):
+        what = f"a {type(got).__name__}" if not isinstance(got, Mapping) else "non-string names"
+        problem = f"returned {what}, not named tensors ({{'output': ...}})"
         return [TensorComparison(c.name, (), None, problem=problem) for c in compared]
     comparisons = [
-        compare_tensor(spec, c, got.get(c.source), expected[c.source], tolerance) for c in compared
+        compare_tensor(spec, c, got.get(c.source), expected[c.source], tolerance, dtype)
+        for c in compared
     ]
     read = {c.source for c in compared}
     for name, value in got.items():

@@ -123,6 +123,12 @@ def check_output_paths(config) -> None:
     for option in ("results_json", "report_html"):
         if path := config.getoption(option):
             check_writable_file(f"--{option.replace('_', '-')}", path)
+    results, report = config.getoption("results_json"), config.getoption("report_html")
+    if results and report and Path(results).resolve() == Path(report).resolve():
+        raise pytest.UsageError(
+            f"--results-json and --report-html name the same file ({results}): the report "
+            "would replace the results"
+        )
     if directory := config.getoption("save_baseline"):
         if Path(directory).exists() and not Path(directory).is_dir():
             raise pytest.UsageError(f"--save-baseline {directory}: exists and is not a directory")

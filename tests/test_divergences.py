@@ -9,7 +9,8 @@ import pytest
 
 from conformance import divergences, plugin
 from conformance.cases import Case
-from conformance.check import run_case
+from conformance.check import judge_error, run_case
+from conformance.grid import all_cases
 from tests.test_harness_catches import numpy_with, swap_lstm_input_and_forget
 
 CASE = Case("forward", "LSTM", implementation="numpy", dtype="float32")
@@ -67,3 +68,21 @@ def test_the_shipped_declarations_are_complete():
         # upstream, or a ready-to-file report in this repository where no upstream issue exists
         link = divergence.link
         assert link.startswith("https://") or (ROOT / link).is_file(), link
+
+
+def test_a_declared_export_failure_does_not_explain_another_failure_of_the_same_exporter():
+    """The torch-onnx packed-sequence declaration names its cause, not just the exporter's
+    generic prefix: any other export failure is an error."""
+    case = next(
+        c
+        for c in all_cases(["torch-onnx"], dtypes=("float32",), checks=("lengths",))
+        if c.lengths == "mixed"
+    )
+    prefix = (
+        "torch.onnx._internal.exporter._errors.TorchExportError: Failed to export the model "
+        "with torch.export. ...\n## Exception summary\n\n"
+    )
+    declared = prefix + "<class 'TypeError'>: zeros(): argument 'size' failed to unpack ..."
+    other = prefix + "<class 'ZeroDivisionError'>: division by zero"
+    assert judge_error(case, declared).outcome == "known-divergence"
+    assert judge_error(case, other).outcome == "error"

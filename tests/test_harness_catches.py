@@ -312,3 +312,27 @@ def test_the_worst_element_of_the_padding_is_a_padded_step_even_when_all_agree()
     (padding,) = [c for c in result.comparisons if c.name == "output_padding"]
     lengths = (3, 7, 1, 3, 5)
     assert padding.worst["time step"] >= lengths[padding.worst["batch row"]]
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (lambda r: {k: v.astype(np.float64) for k, v in r.items()}, "has dtype float64"),
+        (lambda r: {k: v.astype(np.complex128) + 1000j for k, v in r.items()}, "complex128"),
+        (lambda r: {k: v.astype(object) for k, v in r.items()}, "has dtype object"),
+        (lambda r: {**r, 0: np.zeros(3)}, "non-string names"),
+    ],
+    ids=["float64-for-float32", "complex", "object", "non-string-key"],
+)
+@pytest.mark.parametrize("check", ["forward", "gradients"])
+def test_a_result_of_the_wrong_kind_fails_and_says_so(change, problem, check):
+    """Values converted to float64 for comparison must not hide a wrong dtype or an imaginary
+    part; a malformed mapping is the implementation's failure, not a harness error."""
+    the_case = Case(check, "GRU", implementation="numpy", dtype="float32")
+
+    def runner(name, request):
+        return change(dict(adapters.numpy_reference.run(request)))
+
+    result = run_case(the_case, runner)
+    assert result.outcome == "failed", result.report()
+    assert any(problem in c.problem for c in result.comparisons), result.report()

@@ -114,3 +114,9 @@ def test_the_default_case_timeout_applies_only_where_the_user_set_none(
     config = fake_config(timeout, ini)
     default_timeout(config)
     assert config.option.timeout == expected
+
+
+def test_the_results_file_and_the_report_cannot_be_the_same_file(tmp_path):
+    same = str(tmp_path / "out")
+    completed = pytest_conformance(*SMALL, "--results-json", same, "--report-html", same)
+    assert completed.returncode == 4 and "the same file" in completed.stderr
