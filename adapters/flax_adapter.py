@@ -28,7 +28,7 @@ import numpy as np
 
 from .jax_common import jitted_layer_vjp, precision_scope, stacked_gradients
 from .layout import TORCH_GATE_ORDER, LayerWeights, gate_blocks, layer_weights, run_stacked
-from .request import Request, Tensors, named
+from .request import Request, Tensors, given_state_gradients, named
 from .spec import Spec, param_name
 
 LSTM_CELLS = {"flax": nn.LSTMCell, "flax-optimized": nn.OptimizedLSTMCell}
@@ -233,10 +233,7 @@ def run_gradients(request: Request, run_layer, layer_vjp, cell_gradients) -> Ten
 
     tensors = named(spec, time_layout(output), h_n, c_n)
     tensors["grad_x"] = time_layout(grad_x)
-    if request.h0 is not None:
-        tensors["grad_h0"] = grad_h0
-    if request.c0 is not None:
-        tensors["grad_c0"] = grad_c0
+    tensors |= given_state_gradients(request, grad_h0, grad_c0)
     kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")[: 4 if spec.bias else 2]
     for layer in range(spec.num_layers):
         for d in range(spec.num_directions):

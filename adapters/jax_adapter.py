@@ -19,7 +19,7 @@ from jax.experimental import rnn
 from .errors import NotInstalled
 from .jax_common import precision_scope
 from .layout import layer_weights
-from .request import Request, Tensors, named
+from .request import Request, Tensors, given_state_gradients, named
 from .spec import Spec, param_name
 
 
@@ -132,10 +132,7 @@ def canonical_gradients(request: Request, grad_arrays, grad_weights) -> dict[str
     spec = request.spec
     grad_x, grad_h0, grad_c0 = (np.asarray(g) for g in grad_arrays)
     gradients = {"grad_x": grad_x if spec.batch_first else np.swapaxes(grad_x, 0, 1)}
-    if request.h0 is not None:
-        gradients["grad_h0"] = grad_h0
-    if request.c0 is not None:
-        gradients["grad_c0"] = grad_c0
+    gradients |= given_state_gradients(request, grad_h0, grad_c0)
     kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")[: 4 if spec.bias else 2]
     for layer in range(spec.num_layers):
         for d in range(spec.num_directions):

@@ -30,9 +30,8 @@ from .layout import (
     split_state,
     stack_state,
     to_time_major,
-    zero_state,
 )
-from .numpy_reference import affine, cell_for, run_direction, sigmoid, time_steps
+from .numpy_reference import affine, cell_for, run_direction, sigmoid, starting_point, time_steps
 from .spec import Spec, param_name
 
 Grads = dict[str, np.ndarray]  # parameter gradients of one layer and direction, by kind
@@ -191,13 +190,8 @@ def vjp(
     grad_<name> for every parameter in `params`, all in x's dtype: `gradient_names` of a request.
     """
     dtype = x.dtype
-    xs = to_time_major(x, spec.batch_first)
-    seq_len, batch = xs.shape[:2]
-    lengths = np.full(batch, seq_len) if lengths is None else np.asarray(lengths)
-    valid = np.arange(seq_len)[:, None] < lengths[None, :]
-    h_start = zero_state(spec, batch, spec.output_size, dtype) if h0 is None else h0.astype(dtype)
-    c_start = zero_state(spec, batch, spec.hidden_size, dtype) if c0 is None else c0.astype(dtype)
-    h_init, c_init = split_state(spec, h_start), split_state(spec, c_start)
+    xs, valid, h_init, c_init = starting_point(spec, x, h0, c0, lengths)
+    batch = xs.shape[1]
     directions = range(spec.num_directions)
 
     def start(layer: int, d: int):

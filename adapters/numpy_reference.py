@@ -101,6 +101,19 @@ def run_direction(
     return np.stack(ys), h, c
 
 
+def starting_point(spec: Spec, x: np.ndarray, h0, c0, lengths):
+    """Time-major x, the (seq, batch) steps that exist, and each layer's and direction's initial
+    h and c (zeros where none is given), in x's dtype."""
+    dtype = x.dtype
+    xs = to_time_major(x, spec.batch_first)
+    seq_len, batch = xs.shape[:2]
+    lengths = np.full(batch, seq_len) if lengths is None else np.asarray(lengths)
+    valid = np.arange(seq_len)[:, None] < lengths[None, :]
+    h0 = zero_state(spec, batch, spec.output_size, dtype) if h0 is None else h0.astype(dtype)
+    c0 = zero_state(spec, batch, spec.hidden_size, dtype) if c0 is None else c0.astype(dtype)
+    return xs, valid, split_state(spec, h0), split_state(spec, c0)
+
+
 def forward(
     spec: Spec,
     params: Mapping[str, np.ndarray],
@@ -109,14 +122,8 @@ def forward(
     c0: np.ndarray | None = None,
     lengths: np.ndarray | None = None,
 ):
+    layer_input, valid, h_init, c_init = starting_point(spec, x, h0, c0, lengths)
     dtype = x.dtype
-    layer_input = to_time_major(x, spec.batch_first)
-    seq_len, batch = layer_input.shape[:2]
-    lengths = np.full(batch, seq_len) if lengths is None else np.asarray(lengths)
-    valid = np.arange(seq_len)[:, None] < lengths[None, :]
-    h0 = zero_state(spec, batch, spec.output_size, dtype) if h0 is None else h0.astype(dtype)
-    c0 = zero_state(spec, batch, spec.hidden_size, dtype) if c0 is None else c0.astype(dtype)
-    h_init, c_init = split_state(spec, h0), split_state(spec, c0)
     cell = cell_for(spec)
 
     h_n, c_n = [], []

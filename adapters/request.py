@@ -103,6 +103,12 @@ def gradient_names(request: Request) -> tuple[str, ...]:
     return tuple(names)
 
 
+def given_state_gradients(request: Request, grad_h0, grad_c0) -> Tensors:
+    """grad_h0 and grad_c0, each only for a state the request gave (`gradient_names`)."""
+    given = {"grad_h0": (request.h0, grad_h0), "grad_c0": (request.c0, grad_c0)}
+    return {name: np.asarray(grad) for name, (state, grad) in given.items() if state is not None}
+
+
 def as_tuple(tensors: Tensors) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(output, h_n, c_n) of named tensors, as `adapters.run` returns them."""
     return tensors["output"], tensors["h_n"], tensors.get("c_n")
