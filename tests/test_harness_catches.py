@@ -336,3 +336,24 @@ def test_a_result_of_the_wrong_kind_fails_and_says_so(change, problem, check):
     result = run_case(the_case, runner)
     assert result.outcome == "failed", result.report()
     assert any(problem in c.problem for c in result.comparisons), result.report()
+
+
+@pytest.mark.parametrize(
+    "expected, got, passes",
+    [
+        (np.nan, 0.5, False),  # a NaN reference lets nothing pass
+        (np.nan, np.nan, False),  # ... not even NaN: the oracle cannot judge it
+        (np.inf, np.inf, True),  # equal infinities agree
+        (np.inf, 1e300, False),
+        (-np.inf, np.inf, False),
+        (0.5, np.nan, False),
+        (0.5, np.inf, False),
+    ],
+)
+def test_non_finite_values_never_pass_unless_equal(expected, got, passes):
+    from conformance.compare import element_errors
+    from conformance.tolerances import tolerance_for
+
+    error, ratio = element_errors(np.array([got]), np.array([expected]), tolerance_for("float64"))
+    assert bool(ratio[0] <= 1.0) is passes
+    assert not np.isnan(ratio).any() and not np.isnan(error).any()
