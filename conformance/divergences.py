@@ -455,7 +455,8 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         # data-dependent batch sizes (initial states given) or zeros() of them (none given)
         raises=(
             r"TorchExportError: Failed to export the model with torch\.export.*Exception summary"
-            r"\s*<class '[\w.]*GuardOnDataDependentSymNode'>: Could not guard on data-dependent"
+            r"\s*<class '[\w.]*GuardOnDataDependentSymNode'>: Could not "
+            r"(guard on|extract specialized integer from) data-dependent"
             r"|TorchExportError: Failed to export the model with torch\.export.*Exception summary"
             r"\s*<class 'TypeError'>: zeros\(\): argument 'size' failed to unpack"
         ),
@@ -474,6 +475,42 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         repro="see docs/findings/torch-onnx-dynamo-lstm-proj-size.md",
         # unidirectional: refused at run time; bidirectional: refused when the session is made
         raises=r"Input initial_c must have shape|All inputs to Concat must have same rank",
+    ),
+    KnownDivergence(
+        implementation="torch-onnx",
+        package="onnxruntime",
+        versions=">=1.0",
+        applies_to=lambda case: case.dtype == "float64" and case.mode in ("GRU", "LSTM"),
+        reason=(
+            "the default exporter writes GRU and LSTM as ONNX GRU/LSTM nodes, whose double "
+            "version ONNX allows and ONNX Runtime's CPU kernels refuse (an RNN is decomposed "
+            "into operators it runs in double, and passes)"
+        ),
+        link="https://onnx.ai/onnx/operators/onnx__LSTM.html",
+        repro=(
+            "onnxruntime on any ONNX GRU or LSTM node with double inputs: 'GRU operator does "
+            "not support double yet' / 'LSTM operator does not support double yet'"
+        ),
+        raises=r"(GRU|LSTM) operator does not support double yet",
+    ),
+    KnownDivergence(
+        implementation="keras-onnx",
+        package="onnxruntime",
+        versions=">=1.0",
+        applies_to=lambda case: (
+            case.dtype == "float64" and case.mode == "LSTM" and case.lengths == "full"
+        ),
+        reason=(
+            "tf2onnx writes an unmasked Keras LSTM as an ONNX LSTM node, whose double version "
+            "ONNX allows and ONNX Runtime's CPU kernels refuse (SimpleRNN, GRU and masked layers "
+            "become a Loop that runs in double, and pass)"
+        ),
+        link="https://onnx.ai/onnx/operators/onnx__LSTM.html",
+        repro=(
+            "onnxruntime on any ONNX LSTM node with double inputs: 'LSTM operator does not "
+            "support double yet'"
+        ),
+        raises=r"LSTM operator does not support double yet",
     ),
 ]
 
