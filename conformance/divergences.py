@@ -486,11 +486,8 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             "version ONNX allows and ONNX Runtime's CPU kernels refuse (an RNN is decomposed "
             "into operators it runs in double, and passes)"
         ),
-        link="https://onnx.ai/onnx/operators/onnx__LSTM.html",
-        repro=(
-            "onnxruntime on any ONNX GRU or LSTM node with double inputs: 'GRU operator does "
-            "not support double yet' / 'LSTM operator does not support double yet'"
-        ),
+        link="docs/findings/onnx-runtime-double-rnn.md",
+        repro="see docs/findings/onnx-runtime-double-rnn.md",
         raises=r"(GRU|LSTM) operator does not support double yet",
     ),
     KnownDivergence(
@@ -505,11 +502,8 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
             "ONNX allows and ONNX Runtime's CPU kernels refuse (SimpleRNN, GRU and masked layers "
             "become a Loop that runs in double, and pass)"
         ),
-        link="https://onnx.ai/onnx/operators/onnx__LSTM.html",
-        repro=(
-            "onnxruntime on any ONNX LSTM node with double inputs: 'LSTM operator does not "
-            "support double yet'"
-        ),
+        link="docs/findings/onnx-runtime-double-rnn.md",
+        repro="see docs/findings/onnx-runtime-double-rnn.md",
         raises=r"LSTM operator does not support double yet",
     ),
 ]
