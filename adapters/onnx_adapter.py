@@ -8,6 +8,7 @@ a batch_first request is transposed in NumPy before and after (the graph keeps t
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
 import numpy as np
@@ -47,7 +48,7 @@ def session_options():
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # warnings about unused initializers are not findings
-    threads = int(__import__("os").environ.get("OMP_NUM_THREADS", "0") or 0)
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 0)
     options.intra_op_num_threads = threads
     return options
 

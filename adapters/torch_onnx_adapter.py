@@ -26,13 +26,16 @@ OPSET = opsets.TORCH_EXPORT
 class Exported(torch.nn.Module):
     """The layer as a function of exactly the request's inputs, in their order."""
 
-    def __init__(self, module: torch.nn.Module, mode: str, lengths: bool, states: tuple[str, ...]):
+    def __init__(
+        self, module: torch.nn.Module, mode: str, total_length: int | None, states: tuple[str, ...]
+    ):
         super().__init__()
-        self.module, self.mode, self.lengths, self.states = module, mode, lengths, states
+        self.module, self.mode, self.states = module, mode, states
+        self.total_length = total_length  # None: no lengths input
 
     def forward(self, x, *inputs):
         inputs = list(inputs)
-        lengths = inputs.pop(0) if self.lengths else None
+        lengths = inputs.pop(0) if self.total_length is not None else None
         state = None
         if self.states:
             state = tuple(inputs) if self.mode == "LSTM" else inputs[0]
@@ -56,17 +59,10 @@ def graph_inputs(request: Request) -> dict[str, np.ndarray]:
         inputs["lengths"] = np.asarray(request.lengths, dtype=np.int64)
     rows, batch = spec.num_layers * spec.num_directions, request.batch
     if spec.mode == "LSTM" and (request.h0 is not None or request.c0 is not None):
-        zeros = np.zeros
-        inputs["h0"] = (
-            request.h0
-            if request.h0 is not None
-            else zeros((rows, batch, spec.output_size), request.dtype)
-        )
-        inputs["c0"] = (
-            request.c0
-            if request.c0 is not None
-            else zeros((rows, batch, spec.hidden_size), request.dtype)
-        )
+        shapes = {"h0": (rows, batch, spec.output_size), "c0": (rows, batch, spec.hidden_size)}
+        for name, shape in shapes.items():  # torch takes both or neither: zeros for the other
+            given = getattr(request, name)
+            inputs[name] = given if given is not None else np.zeros(shape, request.dtype)
     elif request.h0 is not None:
         inputs["h0"] = request.h0
     return inputs
@@ -77,10 +73,8 @@ def export(request: Request, dynamo: bool) -> bytes:
     dtype = DTYPES[request.dtype]
     inputs = graph_inputs(request)
     states = tuple(name for name in ("h0", "c0") if name in inputs)
-    wrapper = Exported(
-        build_module(spec, request.params, dtype), spec.mode, "lengths" in inputs, states
-    )
-    wrapper.total_length = request.seq_len
+    total_length = request.seq_len if "lengths" in inputs else None
+    wrapper = Exported(build_module(spec, request.params, dtype), spec.mode, total_length, states)
     args = tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values())
     outputs = ["output", "h_n"] + (["c_n"] if spec.mode == "LSTM" else [])
     buffer = io.BytesIO()

@@ -334,6 +334,7 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
                 "; loss = tf.reduce_sum(y[:, 1:]); tape.__exit__(None, None, None); "
                 'print(tape.gradient(loss, x)[0])"  # row 0 is not 0: padded steps pass gradient'
             ),
+            tensors=("grad_*",),
             computes_with=keras_masked_output_gradients,
         )
         for name in ("keras", "keras-jax", "keras-torch")
