@@ -1,7 +1,9 @@
 """Baselines: the exact named tensors of every case, to compare after an upgrade.
 
 A baseline is a directory. Arrays live one file per case, `arrays/<case id>.npz` (the id names
-the implementation and dtype), written by whichever worker ran the case; `runs/<run>.json` holds
+the implementation and dtype): the worker that ran the case sends them with its report and the
+controller writes them, so workers on other machines (pytest-xdist's --tx) write nothing to their
+own disks; `runs/<run>.json` holds
 each run's results file (environment, outcomes). Keyed by case, baselines from several runs or
 machines merge by copying directories together, and a partial run still compares case by case.
 
@@ -13,6 +15,7 @@ whatever goes wrong reading a file is a ValueError that names it.
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import stat
@@ -28,23 +31,37 @@ def arrays_path(directory: Path, case_id: str) -> Path:
     return Path(directory) / "arrays" / f"{case_id}.npz"
 
 
-def save_arrays(directory: str | os.PathLike, case_id: str, outputs: Mapping) -> None:
-    """Write the case's named tensors atomically (a killed run leaves no torn file)."""
-    path = arrays_path(Path(directory), case_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def encode_arrays(outputs: Mapping) -> bytes:
+    """The case's named tensors as the bytes of an .npz file: what a worker sends the controller
+    (a remote worker's disk is not the controller's)."""
     arrays = {
         name: np.asarray(value)
         for name, value in outputs.items()
         if isinstance(value, np.ndarray) or np.isscalar(value)
     }
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def write_arrays(directory: str | os.PathLike, case_id: str, encoded: bytes) -> None:
+    """Write a case's encoded arrays atomically (a killed run leaves no torn file)."""
+    if not case_id or os.sep in case_id or case_id.startswith("."):
+        raise ValueError(f"{case_id!r} is not a case id; no file written")
+    path = arrays_path(Path(directory), case_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            f.write(encoded)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_arrays(directory: str | os.PathLike, case_id: str, outputs: Mapping) -> None:
+    write_arrays(directory, case_id, encode_arrays(outputs))
 
 
 def contained_file(directory: str | os.PathLike, path: str | os.PathLike) -> Path:

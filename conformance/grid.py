@@ -68,6 +68,23 @@ def all_cases(
     return cases
 
 
+def quick_selection(cases: list[Case]) -> list[Case]:
+    """Of `cases`, for each check kind, implementation and mode, the first float32 case (in grid
+    order) that the implementation supports, or the first of all when it supports none (so the
+    run still says `unsupported` with the reason, or `skipped` where it is not installed)."""
+    chosen: dict[tuple, tuple] = {}
+    for case in cases:
+        key = (case.check, case.implementation, case.mode_label)
+        supported = not adapters.IMPLEMENTATIONS[case.implementation].unsupported_reason(
+            case.setting
+        )
+        rank = (not supported, case.dtype != "float32")
+        if key not in chosen or rank < chosen[key][0]:
+            chosen[key] = (rank, case)
+    picked = {id(case) for _, case in chosen.values()}
+    return [case for case in cases if id(case) in picked]
+
+
 @lru_cache(maxsize=1)
 def cases_by_id() -> dict[str, Case]:
     """Every case of every check kind and registered implementation, by id (built once)."""

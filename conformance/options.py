@@ -18,7 +18,7 @@ import adapters
 from .axes import DTYPES, MODE_LABELS
 from .cases import Case
 from .checks import CHECKS
-from .grid import all_cases
+from .grid import all_cases, quick_selection
 
 CASE_TIMEOUT_S = 300  # one case takes well under a second; a hang must not stall the run
 
@@ -56,6 +56,12 @@ def add_options(parser) -> None:
     group.addoption(
         "--mode", metavar="NAMES", help=f"comma-separated modes (default: {','.join(MODE_LABELS)})"
     )
+    group.addoption(
+        "--quick",
+        action="store_true",
+        help="of the selection, one float32 case per check kind, implementation and mode: the "
+        "first the implementation supports (a first run in about a minute)",
+    )
 
 
 def csv_option(config, name: str, allowed) -> tuple[str, ...]:
@@ -73,12 +79,13 @@ def csv_option(config, name: str, allowed) -> tuple[str, ...]:
 
 
 def selected_cases(config) -> list[Case]:
-    return all_cases(
+    cases = all_cases(
         checks=csv_option(config, "check", CHECKS),
         implementations=list(csv_option(config, "impl", adapters.IMPLEMENTATIONS)),
         dtypes=csv_option(config, "dtype", DTYPES),
         mode_labels=csv_option(config, "mode", MODE_LABELS),
     )
+    return quick_selection(cases) if config.getoption("quick") else cases
 
 
 def default_timeout(config) -> None:

@@ -32,6 +32,7 @@ from .options import (
 from .results import ResultsFile, write_json_atomic
 
 RECORD_KEY = "conformance_record"
+ARRAYS_KEY = "conformance_arrays"  # the .npz bytes of a case's tensors, for the baseline
 NODE_PATTERN = re.compile(rf"::{TEST_FUNCTION}\[(?P<case_id>[^\]]+)\]$")
 
 
@@ -40,10 +41,11 @@ def attach_record(node, result: CaseResult) -> None:
     node.user_properties.append((RECORD_KEY, json.dumps(record, allow_nan=False)))
 
 
-def save_to_baseline(config, result: CaseResult) -> None:
-    directory = config.getoption("save_baseline")
-    if directory and result.outputs is not None:
-        baseline.save_arrays(directory, result.case.id, result.outputs)
+def attach_arrays(node, result: CaseResult) -> None:
+    """With --save-baseline, send the case's tensors with its report: the controller writes
+    them (a remote worker's disk is not where the baseline is)."""
+    if node.config.getoption("save_baseline") and result.outputs is not None:
+        node.user_properties.append((ARRAYS_KEY, baseline.encode_arrays(result.outputs)))
 
 
 def conclude(result: CaseResult) -> None:
@@ -106,9 +108,11 @@ class ResultsPlugin:
         report_path: str | None,
         baseline_copy: Path | None,
         claim: ResultsClaim | None = None,
+        baseline_dir: str | None = None,
     ):
         self.claim = claim
         self.results = ResultsFile(path)
+        self.baseline_dir = baseline_dir  # --save-baseline: where the cases' arrays go
         self.report_path = report_path
         self.baseline_copy = baseline_copy  # the baseline keeps the run's results too
         self.recorded: set[str] = set()
@@ -119,6 +123,10 @@ class ResultsPlugin:
         if report.nodeid in self.recorded:
             return
         props = dict(report.user_properties)
+        if self.baseline_dir and report.when == "call" and ARRAYS_KEY in props:
+            match = NODE_PATTERN.search(report.nodeid)
+            if match:
+                baseline.write_arrays(self.baseline_dir, match["case_id"], props[ARRAYS_KEY])
         if report.when == "call" and RECORD_KEY in props:
             record = json.loads(props[RECORD_KEY])
         else:
@@ -275,7 +283,9 @@ def configure(config) -> None:
     if path or baseline_run:
         copy = baseline_run if path else None  # without --results-json it is written there
         claim = ResultsClaim(path) if path else None
-        plugin = ResultsPlugin(path or baseline_run, config.getoption("report_html"), copy, claim)
+        plugin = ResultsPlugin(
+            path or baseline_run, config.getoption("report_html"), copy, claim, baseline_dir
+        )
         config.pluginmanager.register(plugin, "conformance-results")
         # `kill` and CI timeouts send SIGTERM: end like Ctrl-C so the file is finalised.
         signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
@@ -283,6 +293,7 @@ def configure(config) -> None:
 
 __all__ = [
     "add_options",
+    "attach_arrays",
     "attach_record",
     "conclude",
     "configure",
