@@ -8,9 +8,11 @@ interrupted run, a dead worker or even a killed controller leaves what had finis
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -42,24 +44,69 @@ PACKAGES = {
 }
 
 
+# A framework's own version file, where it states its version as a literal: torch's keeps the
+# build tag ("2.13.0+cu130", "+cpu") that the wheel's metadata may lack.
+VERSION_FILE = re.compile(r"""^__version__\s*(?::\s*str\s*)?=\s*['"]([^'"]+)['"]""", re.MULTILINE)
+NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # the driver's files: no framework imported
+
+
+def reported_version(module: str) -> str | None:
+    """`module.__version__` as the package states it in its `version.py`, read, not imported
+    (importing the frameworks would cost the controller seconds); None where there is none."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        try:
+            found = VERSION_FILE.search((Path(location) / "version.py").read_text("utf-8"))
+        except (OSError, UnicodeDecodeError):
+            continue
+        if found:
+            return found.group(1)
+    return None
+
+
 def package_versions() -> dict[str, str]:
     versions = {}
     for name, distributions in PACKAGES.items():
         for dist in distributions:
             try:
-                versions[name] = importlib.metadata.version(dist)
-                break
+                installed = importlib.metadata.version(dist)
             except importlib.metadata.PackageNotFoundError:
                 continue
+            reported = reported_version(name)
+            # the framework's own word where it adds to the metadata's (a build tag)
+            versions[name] = reported if reported and reported.startswith(installed) else installed
+            break
     return versions
 
 
-def environment(device: str = "cpu") -> dict:
+def gpu_names() -> list[str]:
+    """The NVIDIA GPUs' model names, from the driver's files; [] without a GPU."""
+    names = []
+    for information in sorted(NVIDIA_GPUS.glob("*/information")):
+        try:
+            lines = information.read_text("utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        names += [line.split(":", 1)[1].strip() for line in lines if line.startswith("Model:")]
+    return names
+
+
+def device_label() -> str:
+    """ "cpu", or "cpu; cuda: NVIDIA H100 80GB HBM3" where GPUs are present: the CUDA
+    implementations' columns name the GPU they ran on."""
+    gpus = gpu_names()
+    return "cpu" + (f"; cuda: {', '.join(gpus)}" if gpus else "")
+
+
+def environment(device: str | None = None) -> dict:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "device": device,
+        "device": device or device_label(),
         "packages": package_versions(),
         "opsets": onnx_opsets(),
     }

@@ -3,6 +3,8 @@
 python -m reports build a.json [b.json ...] -o report.html   the HTML compatibility report
 python -m reports markdown a.json [b.json ...] [-o out.md]   the same matrix in Markdown
 python -m reports summary a.json [b.json ...]                outcomes and worst errors as text
+python -m reports query a.json [b.json ...] key=value ...    each implementation's verdict on
+                                     one configuration, e.g. mode=LSTM proj_size=8 dtype=float32
 python -m reports compare OLD NEW [-o diff.html] [--json c.json]   compare two baselines
 
 Exit status: 0 done (compare: no regression); 1 compare found a regression; 2 usage error (bad
@@ -23,6 +25,7 @@ from conformance.results import load
 from . import html, markdown
 from .model import build
 from .summary import summarize
+from .verdicts import incomplete_runs
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_NOTHING_COMPARED = 0, 1, 2, 3
 
@@ -43,6 +46,15 @@ def main(argv: list[str] | None = None) -> int:
             command.add_argument(
                 "-o", "--output", required=name == "build", help="output file (default: stdout)"
             )
+    query_command = commands.add_parser(
+        "query",
+        help="each implementation's verdict on the cases with the given settings (key=value; "
+        "keys: check, implementation and the config keys: mode, num_layers, bidirectional, "
+        "batch_first, proj_size, bias, initial_state, lengths, dtype, ...)",
+    )
+    query_command.add_argument(
+        "arguments", nargs="+", metavar="RESULTS|key=value", help="results files, then key=value"
+    )
     compare_command = commands.add_parser(
         "compare",
         help="compare two baselines (pytest conformance --save-baseline DIR); exit 0 no "
@@ -61,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(problem)
     if args.command == "compare":
         return run_compare(parser, args)
+    if args.command == "query":
+        return run_query(parser, args)
     try:
         documents = [load(path) for path in args.results]
     except (OSError, ValueError) as error:
@@ -76,6 +90,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
+    return EXIT_OK
+
+
+def run_query(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from .query import QueryError, answer
+
+    # A word with "=" is a setting unless it names an existing file.
+    files = [a for a in args.arguments if "=" not in a or Path(a).is_file()]
+    terms = [a for a in args.arguments if a not in files]
+    if not files:
+        parser.error("query: name at least one results file before the key=value settings")
+    try:
+        documents = [load(path) for path in files]
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
+    report = build(documents, [Path(p).name for p in files])
+    try:
+        lines = answer(report, terms)
+    except QueryError as error:
+        parser.error(f"query: {error}")
+    for note in incomplete_runs(report):
+        print(note, file=sys.stderr)
+    print("\n".join(lines))
     return EXIT_OK
 
 

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-from conformance.jsonsafe import to_json_safe
+from jinja2.utils import htmlsafe_json_dumps
 
 from .model import (
     SEVERITY,
-    STATUS_OF_OUTCOME,
+    STATUSES,
+    Cell,
     Report,
-    decades_under_tolerance,
-    layer_config,
     magnitude_class,
     number_text,
     worst_metric,
-    worst_ratio,
 )
+from .page_data import page_data, web_link
+from .query import values_of
+from .verdicts import column_verdicts, counts_text, incomplete_runs, reference_line
+
+__all__ = ["render", "render_diff", "web_link"]
 
 SHORT = {
     "crash": "crash",
@@ -30,108 +31,74 @@ SHORT = {
     "timeout": "timeout",
     "fail": "fail",
     "known divergence": "div",
+    "partial": "partial",
     "pass": "pass",
     "unsupported": "unsup",
     "not run": "not run",
 }
+# A shape beside every colour, so no status is told by colour alone (colour-blind readers,
+# greyscale prints).
+GLYPH = {
+    "crash": "‼",
+    "error": "!",
+    "timeout": "⌛",
+    "fail": "✗",
+    "known divergence": "≈",
+    "partial": "◐",
+    "pass": "✓",
+    "unsupported": "∅",
+    "not run": "·",
+}
 TEMPLATES = Path(__file__).with_name("templates")
-# The only links a report makes live: http(s) with a host and nothing a browser would strip or
-# reinterpret (whitespace, control characters). Anything else, a repository path included, is text.
-WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*", re.IGNORECASE)
+# Keys a porter picks a configuration by, in the picker's order (others are sizes).
+PICKER_KEYS = (
+    "check", "mode", "nonlinearity", "num_layers", "bidirectional", "batch_first", "proj_size",
+    "bias", "initial_state", "lengths", "dtype",
+)  # fmt: skip
 
 
-def web_link(link: str) -> str:
-    """`link` when it may be an href, else ""."""
-    return link if isinstance(link, str) and WEB_LINK.fullmatch(link) else ""
+def cell_counts(cell: Cell) -> str:
+    """ "96/192 pass · 96 unsup": what passed out of the cell's cases, then the rest."""
+    passed = f"{cell.counts['pass']}/{cell.total} pass" if cell.counts["pass"] else ""
+    rest = [f"{cell.counts[s]} {SHORT[s]}" for s in SEVERITY if s != "pass" and cell.counts[s]]
+    return " · ".join(p for p in (passed, *rest) if p)
 
 
-def short_number(value):
-    return float(f"{value:.3g}") if isinstance(value, float) and math.isfinite(value) else value
+def picker_choices(report: Report) -> list[tuple[str, list[str]]]:
+    """Each picker key with the values the records have, as `query` writes them."""
+    choices = []
+    for key in PICKER_KEYS:
+        values = set()
+        for record in report.records:
+            if key == "mode":  # the label (RNN_TANH) says what mode and nonlinearity say
+                values |= {v for v in values_of(record, key) if v != "RNN"}
+            elif key == "check" or key in record["config"]:
+                values |= values_of(record, key)
+        if len(values) > 1:
+            choices.append((key, sorted(values, key=lambda v: (len(v), v))))
+    return choices
 
 
-def compact_metrics(metrics: dict) -> dict:
-    shown = {
-        k: short_number(metrics.get(k)) for k in ("max_abs_err", "max_rel_err", "tolerance_ratio")
-    }
-    worst = {k: v for k, v in (metrics.get("worst") or {}).items() if k != "index"}
-    if metrics.get("shape_ok", True) is False:
-        shown.update(
-            shape_ok=False,
-            got_shape=metrics.get("got_shape"),
-            expected_shape=metrics.get("expected_shape"),
-        )
-    return shown | ({"worst": worst} if worst else {})
-
-
-def compact(record: dict) -> dict:
-    """What the drill-down shows of a record, without repeating what the page already says."""
-    return {
-        "case_id": record.get("case_id") or record["test"],
-        "status": STATUS_OF_OUTCOME.get(record["outcome"], "error"),
-        "config": record["config"],
-        "reason": record.get("reason", "")[:2000],
-        "link": (link := next((d.get("link", "") for d in record.get("divergences", [])), "")),
-        "href": web_link(link),  # the page's script makes a live link of this alone
-        "metrics": {name: compact_metrics(m) for name, m in record.get("metrics", {}).items()},
-        "rerun": record.get("rerun", ""),
-    }
-
-
-def heat_class(record: dict) -> str:
-    status = STATUS_OF_OUTCOME.get(record["outcome"], "error").replace(" ", "-")
-    if status != "pass":
-        return f"h-{status}"
-    return f"h-pass-{decades_under_tolerance(worst_ratio(record) or 0.0)}"
-
-
-def heatmap(report: Report):
-    column_keys = sorted(
-        {(r["column"], r["config"]["dtype"]) for r in report.records},
-        key=lambda k: (k[0], k[1]),
-    )
-    several_runs = len(report.runs) > 1  # then the environment tells the columns apart
-    names = [
-        f"{report.columns[c].implementation} {d}"
-        + (f" · {report.columns[c].label}" if several_runs else "")
-        for c, d in column_keys
-    ]
-    by_row: dict[str, dict] = defaultdict(dict)
-    for record in report.records:
-        by_row[layer_config(record)][(record["column"], record["config"]["dtype"])] = record
-    rows = []
-    for name in sorted(by_row):
-        cells = []
-        for key in column_keys:
-            record = by_row[name].get(key)
-            if record is None:
-                cells.append(("h-not-run", f"{name}: not run"))
-                continue
-            ratio = worst_ratio(record)
-            tip = f"{name} · {record['implementation']} {key[1]}: {record['outcome']}"
-            if ratio is not None:
-                tip += f", {number_text(ratio, '.2g')}× tolerance"
-            cells.append((heat_class(record), tip))
-        rows.append((name, cells))
-    return names, rows
-
-
+KIND_OF_OUTCOME = {"passed": "agree", "failed": "agree", "known-divergence": "divergence"}
 MAX_NOT_COMPARED_LISTED = 2000  # a diff of disjoint baselines would list every case
 LOWEST_DECADE, HIGHEST_DECADE = -18, 1  # the lowest bar also holds exact zeros
 BAR = 10  # px per decade
 
 
 def distributions(report: Report) -> list[dict]:
-    groups: dict[str, Counter] = defaultdict(Counter)
+    """Per implementation and dtype, cases per decade of their worst absolute error: those
+    judged by precision (passed, failed) and, stacked above them, the known divergences, whose
+    size is part of what they declare."""
+    groups: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     tolerance: dict[str, float] = {}
     for record in report.records:
-        if record["outcome"] not in ("passed", "failed"):
-            continue
-        worst = worst_metric(record, "max_abs_err")
+        kind = KIND_OF_OUTCOME.get(record["outcome"])
+        worst = worst_metric(record, "max_abs_err") if kind else None
         if worst is None:
             continue
         column = report.columns[record["column"]]
         name = f"{column.implementation} {record['config']['dtype']} ({column.label})"
-        groups[name][decade_of(worst)] += 1
+        groups[name][kind][decade_of(worst)] += 1
         if "tolerance" in record:
             tolerance[name] = record["tolerance"]["atol"]
 
@@ -141,18 +108,19 @@ def distributions(report: Report) -> list[dict]:
     result = []
     for name in sorted(groups):
         counts = groups[name]
-        top = max(counts.values())
-        bars = [
-            {
-                "x": x_of(d),
-                "h": max(1, round(50 * counts[d] / top)),
-                "decade": d,
-                "count": counts[d],
-                "range": bar_range(d),
-            }
-            for d in range(LOWEST_DECADE, HIGHEST_DECADE + 1)
-            if counts[d]
-        ]
+        decades = range(LOWEST_DECADE, HIGHEST_DECADE + 1)
+        top = max(counts["agree"][d] + counts["divergence"][d] for d in decades)
+        bars = []
+        for d in decades:
+            base = 0
+            for kind in ("agree", "divergence"):
+                if counts[kind][d]:
+                    h = max(1, round(50 * counts[kind][d] / top))
+                    bars.append(
+                        {"x": x_of(d), "y": 55 - base - h, "h": h, "kind": kind,
+                         "count": counts[kind][d], "range": bar_range(d)}
+                    )  # fmt: skip
+                    base += h
         atol = tolerance.get(name)
         drawn = atol is not None and atol > 0 and math.isfinite(atol)
         result.append(
@@ -192,6 +160,46 @@ def templates() -> Environment:
     )
 
 
+def diff_rollup(comparison) -> list[dict]:
+    """Per implementation: regressions and improvements, and in how many cases."""
+    rows: dict[str, dict] = {}
+    for change in comparison.changes:
+        row = rows.setdefault(
+            change.implementation,
+            {"implementation": change.implementation, "regressions": 0, "improvements": 0,
+             "cases": set(), "regressed": set()},
+        )  # fmt: skip
+        row["regressions" if change.regression else "improvements"] += 1
+        row["cases"].add(change.case_id)
+        if change.regression:
+            row["regressed"].add(change.case_id)
+    return sorted(rows.values(), key=lambda r: (-len(r["regressed"]), r["implementation"]))
+
+
+def changes_by_case(comparison) -> list[tuple[str, bool, list]]:
+    """(case id, regressed, its changes), regressed cases first, each case once."""
+    grouped: dict[str, list] = defaultdict(list)
+    for change in comparison.changes:
+        grouped[change.case_id].append(change)
+    return sorted(
+        ((case, any(c.regression for c in changes), changes) for case, changes in grouped.items()),
+        key=lambda item: (not item[1], item[0]),
+    )
+
+
+def environment_changes(comparison) -> list[tuple[str, str, str]]:
+    """Python, platform and device where the two baselines' runs differ (packages apart)."""
+
+    def values(baseline, key):
+        return ", ".join(sorted({str(e.get(key, "-")) for e in baseline.environments})) or "-"
+
+    return [
+        (key, values(comparison.old, key), values(comparison.new, key))
+        for key in ("python", "platform", "machine", "device")
+        if values(comparison.old, key) != values(comparison.new, key)
+    ]
+
+
 def render_diff(comparison, title: str = "Recurrent-layer regression check") -> str:
     from .compare import package_changes, text
 
@@ -201,38 +209,50 @@ def render_diff(comparison, title: str = "Recurrent-layer regression check") -> 
         .render(
             title=title,
             summary=text(comparison).splitlines()[0],
+            regressions=len(comparison.regressions),
+            compared=comparison.compared,
             old_dir=str(comparison.old.directory),
             new_dir=str(comparison.new.directory),
             packages=package_changes(comparison),
-            changes=comparison.changes,
+            environment=environment_changes(comparison),
+            rollup=diff_rollup(comparison),
+            cases=changes_by_case(comparison),
             not_compared=comparison.not_compared,
             max_listed=MAX_NOT_COMPARED_LISTED,
             number=number_text,
+            glyph=GLYPH,
         )
     )
 
 
 def render(report: Report, title: str = "Recurrent-layer compatibility report") -> str:
     environment = templates()
-    heat_columns, heat_rows = heatmap(report)
-    data = {  # NaN and infinity as "NaN"/"Infinity": a bare NaN would break JSON.parse
-        "records": to_json_safe([compact(r) for r in report.records]),
-        "cells": {f"{r}-{c}": cell.records for (r, c), cell in report.cells.items()},
-    }
+    # compact separators: the whole grid's data is most of the page; tojson's spaces add 10%
+    data = htmlsafe_json_dumps(page_data(report), separators=(",", ":"))
     return environment.get_template("report.html.j2").render(
         title=title,
         built=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         runs=report.runs,
+        incomplete=incomplete_runs(report),
+        verdicts=[(v.status, f"{name}: {counts_text(v)}") for name, v in column_verdicts(report)],
+        reference=reference_line(report),
         columns=report.columns,
         rows=report.rows,
         cell_at=report.cell,
         severity=SEVERITY,
+        statuses=STATUSES,
         short=SHORT,
+        glyph=GLYPH,
+        cell_counts=cell_counts,
         magnitude=magnitude_class,
         number=number_text,
         any_changed=any(cell.changed for cell in report.cells.values()),
-        heat_columns=heat_columns,
-        heat_rows=heat_rows,
+        picker=picker_choices(report),
+        # an empty cell: the run did not select those cases, or stopped before them
+        not_selected="not selected"
+        + (
+            " or run stopped" if any(r["run"].get("complete") is False for r in report.runs) else ""
+        ),
         distributions=distributions(report),
         data=data,
     )

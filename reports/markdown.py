@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 from .model import SEVERITY, Report, number_text
+from .verdicts import implementation_lines, incomplete_runs, reference_line
 
 MARK = {
     "pass": "✅ pass",
+    "partial": "◐ partial",
     "fail": "❌ fail",
     "unsupported": "➖ unsupported",
     "known divergence": "🟣 known divergence",
@@ -34,11 +36,21 @@ def escape(text: str) -> str:
     return "".join(HTML_ENTITIES.get(c, c) for c in text)
 
 
+def verdict_lines(report: Report) -> list[str]:
+    """Above the table: incomplete runs, then one verdict per implementation, as a list."""
+    lines = [f"**⚠ {escape(note)}**" for note in incomplete_runs(report)]
+    lines += [f"- {escape(line)}" for line in implementation_lines(report)]
+    if report.reference:
+        lines.append(f"- {escape(reference_line(report))}")
+    return [*lines, ""] if lines else []
+
+
 def render(report: Report) -> str:
     header = ["feature", "value"] + [
         escape(f"{c.implementation} ({c.label})") for c in report.columns
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = verdict_lines(report)
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r, (feature, value) in enumerate(report.rows):
         cells = []
         for c in range(len(report.columns)):
@@ -46,8 +58,12 @@ def render(report: Report) -> str:
             if not cell.records:
                 cells.append(MARK["not run"])
                 continue
-            counts = ", ".join(f"{cell.counts[s]} {s}" for s in SEVERITY if cell.counts[s])
+            passed = [f"{cell.counts['pass']}/{cell.total} pass"] if cell.counts["pass"] else []
+            rest = [f"{cell.counts[s]} {s}" for s in SEVERITY if s != "pass" and cell.counts[s]]
+            counts = ", ".join(passed + rest)
             worst = "" if cell.worst is None else f", worst {number_text(cell.worst, '.2g')}× tol"
+            if cell.worst_divergence is not None:
+                worst += f", divergence {number_text(cell.worst_divergence, '.2g')}× tol"
             changed = " **Δ changed**" if cell.changed else ""
             cells.append(f"{MARK[cell.status]} ({counts}{worst}){changed}")
         lines.append("| " + " | ".join([escape(feature), escape(value)] + cells) + " |")

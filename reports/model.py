@@ -15,15 +15,29 @@ from dataclasses import dataclass, field
 from conformance.axes import ALL_AXES
 from conformance.outcomes import SEVERITY, STATUS_OF_OUTCOME
 
+from .facts import device_of, packages_of
+
 __all__ = ["SEVERITY", "STATUS_OF_OUTCOME"]  # the suite's vocabulary, re-exported for reports
 
-# The package whose version identifies what an implementation ran.
-PACKAGE_OF_IMPLEMENTATION = {"numpy": "numpy", "torch": "torch", "jax": "jax", "flax": "flax"}
+# The implementation every other is compared with: its records check the harness (the reference
+# against itself), so it is summarised apart and never shown as a column of results.
+REFERENCE = "numpy"
+PROBLEM_STATUSES = ("crash", "error", "timeout", "fail")
+# A cell's status, most severe first: "partial" is a cell where some cases pass and others do
+# not (unsupported, a known divergence, not run), which "pass" alone would hide from a porter.
+STATUSES = (*PROBLEM_STATUSES, "known divergence", "partial", "pass", "unsupported", "not run")
 
 
-def package_of(implementation: str) -> str:
-    head = implementation.split("-")[0]
-    return "keras" if head == "keras" else PACKAGE_OF_IMPLEMENTATION.get(head, head)
+def status_of(counts: Counter) -> str:
+    """The status of a group of cases from their counts by status (see STATUSES)."""
+    present = [s for s in SEVERITY if counts[s]]
+    problems = [s for s in present if s in PROBLEM_STATUSES]
+    if problems:
+        return problems[0]
+    if "pass" in present and len(present) > 1:
+        return "partial"
+    shown = [s for s in present if s != "not run"] or present
+    return shown[0] if shown else "not run"
 
 
 FEATURES = [  # one row group per axis of the grid (conformance/axes.py), then dtype
@@ -79,14 +93,17 @@ class Column:
 class Cell:
     records: list[int] = field(default_factory=list)  # indices into Report.records
     counts: Counter = field(default_factory=Counter)
-    worst: float | None = None
+    worst: float | None = None  # over passed and failed cases: the precision figure
+    worst_divergence: float | None = None  # over known divergences: how far they are off
     changed: bool = False
 
     @property
     def status(self) -> str:
-        present = [s for s in SEVERITY if self.counts[s]]
-        shown = [s for s in present if s != "not run"] or present
-        return shown[0] if shown else "not run"
+        return status_of(self.counts)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
 
 
 @dataclass
@@ -96,16 +113,19 @@ class Report:
     rows: list[tuple[str, str]]
     cells: dict[tuple[int, int], Cell]  # (row, column) -> cell
     records: list[dict]  # every record, with "column" added
+    reference: list[dict] = field(default_factory=list)  # the reference's own records, per run
 
     def cell(self, row: int, column: int) -> Cell:
         return self.cells.get((row, column), Cell())
 
 
 def environment_label(document: dict, implementation: str) -> str:
+    """The versions of the packages the implementation ran on, as the run recorded them (build
+    tags such as "+cpu" kept), and its device: facts, never guessed from the name."""
     environment = document.get("environment", {})
-    package = package_of(implementation)
-    version = environment.get("packages", {}).get(package, "?")
-    return f"{package} {version} · {environment.get('device', '?')}"
+    versions = environment.get("packages", {})
+    parts = [f"{p} {versions.get(p, '?')}" for p in packages_of(implementation)]
+    return " · ".join([*parts, device_of(implementation, environment.get("device", "?"))])
 
 
 def build(documents: list[dict], names: list[str] | None = None) -> Report:
@@ -115,9 +135,13 @@ def build(documents: list[dict], names: list[str] | None = None) -> Report:
     records: list[dict] = []
     labels_seen: dict[tuple[str, str], set[int]] = defaultdict(set)
 
+    reference: list[dict] = []
     for run, document in enumerate(documents):
         for record in document["records"]:
             impl = record["implementation"]
+            if impl == REFERENCE:
+                reference.append({**record, "run": run})
+                continue
             env = environment_label(document, impl)
             labels_seen[(impl, env)].add(run)
             key = (impl, env, run)
@@ -152,25 +176,49 @@ def build(documents: list[dict], names: list[str] | None = None) -> Report:
             ratio = worst_ratio(record)
             if ratio is not None and record["outcome"] in ("passed", "failed"):
                 cell.worst = worst_of((cell.worst, ratio))
+            elif ratio is not None and record["outcome"] == "known-divergence":
+                cell.worst_divergence = worst_of((cell.worst_divergence, ratio))
 
-    mark_changes(column_list, rows, cells)
+    mark_changes(column_list, rows, cells, records)
     runs = [
         {"name": names[i], "environment": d.get("environment", {}), "run": d.get("run", {})}
         for i, d in enumerate(documents)
     ]
-    return Report(runs, column_list, rows, cells, records)
+    return Report(runs, column_list, rows, cells, records, reference)
 
 
-def mark_changes(columns: list[Column], rows: list, cells: dict) -> None:
-    """A cell changed when its implementation's previous column shows other counts in that row."""
+def behaviour(record: dict) -> tuple[str, int | None]:
+    """What a case did, as Δ compares it: its status and the decade of its worst error as a
+    multiple of the tolerance (a NaN or an infinite error is a decade of its own)."""
+    ratio = worst_ratio(record)
+    if ratio is None:
+        decade = None
+    elif not math.isfinite(ratio):
+        decade = 10**6
+    else:
+        decade = math.floor(math.log10(ratio)) if ratio > 0 else -(10**6)
+    return STATUS_OF_OUTCOME.get(record["outcome"], "error"), decade
+
+
+def mark_changes(columns: list[Column], rows: list, cells: dict, records: list[dict]) -> None:
+    """A cell changed when a case it shares with its implementation's previous column behaved
+    otherwise there (another status, or an error in another decade). Cases only one of the two
+    runs selected change nothing: a different selection is not a different behaviour."""
+    by_case = [dict[str, tuple]() for _ in columns]
+    for record in records:
+        by_case[record["column"]][record.get("case_id") or record["test"]] = behaviour(record)
     previous: dict[str, int] = {}
     for c, column in enumerate(columns):
         before = previous.get(column.implementation)
         if before is not None:
             for r in range(len(rows)):
-                now, then = cells.get((r, c)), cells.get((r, before))
-                if (now and now.counts) != (then and then.counts) and (now or then):
-                    cells.setdefault((r, c), Cell()).changed = True
+                cell = cells.get((r, c))
+                for index in cell.records if cell else ():
+                    case = records[index].get("case_id") or records[index]["test"]
+                    then = by_case[before].get(case)
+                    if then is not None and then != by_case[c][case]:
+                        cell.changed = True
+                        break
         previous[column.implementation] = c
 
 

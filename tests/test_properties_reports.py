@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra import numpy as hnp  # noqa: E402
 
-from conformance.baseline import save_arrays  # noqa: E402
 from conformance.check import CaseResult  # noqa: E402
 from conformance.grid import all_cases  # noqa: E402
 from conformance.jsonsafe import to_json_safe  # noqa: E402
@@ -31,7 +30,7 @@ from conformance.results_schema import compile_schema, schema  # noqa: E402
 from reports import html, markdown  # noqa: E402
 from reports.model import build  # noqa: E402
 from reports.summary import summarize  # noqa: E402
-from tests.test_reports_hostile import run_reports  # noqa: E402
+from tests.test_reports_hostile import plant_arrays, run_reports  # noqa: E402
 
 CHECKS = schema()["$defs"]["record"]["properties"]["check"]["enum"]
 POOL = [c for c in all_cases(["torch", "numpy"], mode_labels=("GRU", "LSTM")) if c.check in CHECKS]
@@ -210,6 +209,17 @@ TEMPLATE_TAGS = {
     "rect",
     "text",
     "script",
+    "ul",
+    "li",
+    "form",
+    "label",
+    "select",
+    "option",
+    "button",
+    "dialog",
+    "details",
+    "summary",
+    "input",
 }
 LIVE_ATTRIBUTES = {"href", "src", "srcdoc", "action", "formaction", "xlink:href", "style"}
 
@@ -449,7 +459,7 @@ def write_side(directory: Path, side: dict, outside: Path) -> None:
         elif isinstance(content, bytes):
             path.write_bytes(content)
         else:
-            save_arrays(directory, case_id, content)
+            plant_arrays(directory, case_id, content)
 
 
 @settings(SETTINGS, max_examples=20)
