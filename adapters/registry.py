@@ -110,6 +110,10 @@ ONNX_RUNTIME_LIMITS = ONNX_LIMITS + (
     ),
 )
 
+# The relation check kinds run the implementation three times per case (conformance/checks/
+# relations.py): sampled where every run is a compilation or an export.
+RELATIONS = ("chunked", "batch_rows", "reversed")
+
 # float64 is not a limit of the exported paths: whether ONNX Runtime refuses it depends on the
 # graph the exporter writes (an RNN/LSTM/GRU node, or a Loop it can run in double); a refusal is a
 # declared divergence with ONNX Runtime's message (conformance/divergences.py)
@@ -155,7 +159,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_tensorflow",
             limits=KERAS_LIMITS,
             gradients=True,
-            pairwise=("gradients",),
+            pairwise=("gradients", *RELATIONS),
         ),
         Implementation(
             "keras-jax",
@@ -166,7 +170,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_jax",
             limits=KERAS_LIMITS,
             gradients=True,
-            pairwise=("gradients",),
+            pairwise=("gradients", *RELATIONS),
         ),
         Implementation(
             "keras-torch",
@@ -177,7 +181,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_torch",
             limits=KERAS_LIMITS,
             gradients=True,
-            pairwise=("gradients",),
+            pairwise=("gradients", *RELATIONS),
         ),
         Implementation(
             "torch-cuda",
@@ -218,7 +222,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Flax linen: nn.RNN over LSTMCell / GRUCell / SimpleCell, nn.Bidirectional",
             limits=FLAX_LIMITS,
             gradients=True,
-            pairwise=("gradients",),
+            pairwise=("gradients", *RELATIONS),
         ),
         Implementation(
             "flax-optimized",
@@ -229,7 +233,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_optimized",
             limits=OPTIMIZED_LSTM_LIMITS,
             gradients=True,
-            pairwise=("gradients",),
+            pairwise=("gradients", *RELATIONS),
         ),
         Implementation(
             "flax-nnx",
@@ -239,7 +243,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Flax NNX: nnx.RNN over LSTMCell / GRUCell / SimpleCell, nnx.Bidirectional",
             limits=FLAX_LIMITS,
             gradients=True,
-            pairwise=("gradients",),
+            pairwise=("gradients", *RELATIONS),
         ),
         Implementation(
             "flax-nnx-optimized",
@@ -250,7 +254,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             function="run_optimized",
             limits=OPTIMIZED_LSTM_LIMITS,
             gradients=True,
-            pairwise=("gradients",),
+            pairwise=("gradients", *RELATIONS),
         ),
         Implementation(
             "onnxruntime",
@@ -283,7 +287,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "opset 18), run by ONNX Runtime (CPU)",
             function="run_dynamo",
             limits=TORCH_ONNX_LIMITS,
-            pairwise=("forward", "lengths"),
+            pairwise=("forward", "lengths", "claims", *RELATIONS),
             opset=opsets.TORCH_EXPORT,
         ),
         Implementation(
@@ -295,6 +299,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "dynamo=False, opset 18), run by ONNX Runtime (CPU)",
             function="run_legacy",
             limits=TORCH_ONNX_LEGACY_LIMITS,
+            pairwise=RELATIONS,
             opset=opsets.TORCH_EXPORT,
         ),
         Implementation(
@@ -311,7 +316,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
                     "an ONNX inference graph computes no gradients in ONNX Runtime",
                 ),
             ),
-            pairwise=("forward", "lengths"),
+            pairwise=("forward", "lengths", "claims", *RELATIONS),
             opset=opsets.TF2ONNX,
         ),
     )

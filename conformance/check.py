@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
@@ -13,17 +12,25 @@ import numpy as np
 
 import adapters
 from adapters import Request
+from adapters.layout import to_time_major
 from adapters.request import Tensors
 
 from .cases import Case, widened
 from .checks import CHECKS
-from .compare import Compared, TensorComparison, compare_tensor, compare_tensors
+from .checks.kind import CheckKind, Runner
+from .compare import (
+    TIME_MAJOR,
+    Compared,
+    TensorComparison,
+    compare_tensor,
+    compare_tensors,
+    counted_mask,
+)
 from .divergences import KnownDivergence, computed_instead, divergences_for
 from .tolerances import Tolerance, tolerance_for
 
 TEST_FILE = "conformance/test_checks.py"
 TEST_FUNCTION = "test_check"
-Runner = Callable[[str, Request], Tensors]  # the signature of adapters.run_request
 
 
 def node_id(case: Case) -> str:
@@ -31,7 +38,16 @@ def node_id(case: Case) -> str:
 
 
 def rerun_command(case: Case) -> str:
-    return f"pytest {shlex.quote(node_id(case))}"
+    """pytest collects a case outside its implementation's pairwise sample only when asked to."""
+    every = "" if case.id in sampled_case_ids() else " --every-configuration"
+    return f"pytest {shlex.quote(node_id(case))}{every}"
+
+
+@lru_cache(maxsize=1)
+def sampled_case_ids() -> frozenset[str]:
+    from .grid import all_cases
+
+    return frozenset(case.id for case in all_cases())
 
 
 def repro_command(case: Case) -> str:
@@ -47,6 +63,25 @@ def _reference(key: Case) -> Tensors:
 def reference(case: Case) -> Tensors:
     """The oracle for the case: float64, time-major, from exactly the values the case gets."""
     return _reference(replace(case, implementation="", batch_first=False))
+
+
+def tolerance_of(case: Case) -> Tolerance:
+    """The bound the case is judged by: its check kind's, for its dtype."""
+    return CHECKS[case.check].tolerance(case.dtype)
+
+
+def describe_tolerance(tolerance: Tolerance) -> str:
+    if tolerance.atol == tolerance.rtol == 0:
+        return "exact equality"
+    return f"tolerance |err| <= {tolerance.atol:g} + {tolerance.rtol:g}*|ref|"
+
+
+def sides(kind: CheckKind, runner: Runner, case: Case, request: Request) -> tuple[object, Tensors]:
+    """What is compared: the implementation's tensors and the reference, unless the check kind
+    obtains both sides itself (a relation between runs of the same implementation)."""
+    if kind.sides is not None:
+        return kind.sides(runner, case, request)
+    return runner(case.implementation, request), reference(case)
 
 
 @dataclass
@@ -75,7 +110,7 @@ class CaseResult:
             "metrics": self.metrics(),
             "duration_s": round(self.duration_s, 6),
             "case_id": self.case.id,
-            "tolerance": vars(tolerance_for(self.case.dtype)),
+            "tolerance": vars(tolerance_of(self.case)),
             "rerun": rerun_command(self.case),
             "repro": repro_command(self.case),
         }
@@ -84,13 +119,12 @@ class CaseResult:
         return record
 
     def report(self) -> str:
-        tol = tolerance_for(self.case.dtype)
+        kind = CHECKS[self.case.check]
         lines = [
             f"{self.case.implementation} {self.case.id}: {self.outcome}"
             + (f" - {self.reason}" if self.reason else ""),
-            f"  {self.case.check}: {CHECKS[self.case.check].description}",
-            f"  compared with the NumPy reference in float64; tolerance |err| <= "
-            f"{tol.atol:g} + {tol.rtol:g}*|ref|",
+            f"  {self.case.check}: {kind.description}",
+            f"  compared with {kind.expected_from}; {describe_tolerance(tolerance_of(self.case))}",
         ]
         lines += [f"  {c.describe()}" for c in self.comparisons]
         if self.details:
@@ -114,7 +148,7 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
     request = kind.request(case)
     start = time.perf_counter()
     try:
-        got = runner(case.implementation, request)
+        got, expected = sides(kind, runner, case, request)
     except adapters.NotInstalled as missing:  # e.g. a GPU the framework build cannot use
         return CaseResult(case, "skipped", str(missing))
     except adapters.Unsupported as unsupported:
@@ -129,13 +163,13 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
         return result
     duration = time.perf_counter() - start
 
-    evidence = Evidence(case, kind.compared(case, request), got, reference(case), request)
+    evidence = Evidence(case, kind.compared(case, request), got, expected, request)
     comparisons = compare_tensors(
         case.spec,
         evidence.compared,
         got,
         evidence.reference,
-        tolerance_for(case.dtype),
+        tolerance_of(case),
         np.dtype(case.dtype),
     )
     result = judge_comparisons(case, comparisons, evidence)
@@ -146,8 +180,8 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
 @dataclass
 class Evidence:
     """What a judgement may compare again: the implementation's tensors, what was compared, the
-    reference, and the case's request (in float64 for what a divergence says is computed
-    instead, made only when a bound asks for it)."""
+    expected tensors (the reference, or a relation's other side), and the case's request (in
+    float64 for what a divergence says is computed instead, made only when a bound asks for it)."""
 
     case: Case
     compared: tuple[Compared, ...]
@@ -170,9 +204,10 @@ class Evidence:
     def finite(self, name: str) -> bool:
         compared = self._compared(name)
         values = self.got.get(compared.source)
+        if compared.layout in TIME_MAJOR:
+            values = to_time_major(values, self.case.batch_first)
         if compared.steps is not None:
-            steps = compared.steps if not self.case.batch_first else compared.steps.T
-            values = values[steps]
+            values = values[np.broadcast_to(counted_mask(compared, values.ndim), values.shape)]
         return bool(np.all(np.isfinite(values)))
 
 
@@ -191,6 +226,12 @@ def bound_holds(
         instead = computed_instead(declared, evidence.widened_request, evidence.reference)
         return evidence.recompare(name, instead, tolerance).ok
     return divergence.finite and evidence.finite(name)
+
+
+def differs(case: Case) -> str:
+    """How a failure's reason starts: what the named tensors disagree with."""
+    kind = CHECKS[case.check]
+    return "differs from the reference in" if kind.against_reference else "breaks the relation in"
 
 
 def judge_error(case: Case, summary: str) -> CaseResult:
@@ -213,12 +254,12 @@ def judge_comparisons(
     if not declared:
         if not differing:
             return CaseResult(case, "passed", comparisons=comparisons)
-        reason = "differs from the reference in " + ", ".join(c.name for c in differing)
+        reason = f"{differs(case)} " + ", ".join(c.name for c in differing)
         return CaseResult(case, "failed", reason, comparisons=comparisons)
 
     # A looser tolerance one declaration grants (float32 accuracy) applies to the others' bounds.
     tolerance = max(
-        [tolerance_for(case.dtype)] + [tolerance_for(d.within) for d in declared if d.within],
+        [tolerance_of(case)] + [tolerance_for(d.within) for d in declared if d.within],
         key=lambda t: t.atol + t.rtol,
     )
     unexplained = []
@@ -232,7 +273,7 @@ def judge_comparisons(
     gone = [d for d in declared if d.raises or not any(d.explains(c.name) for c in differing)]
     if unexplained:
         reason = (
-            f"differs from the reference in {', '.join(unexplained)}, beyond the declared "
+            f"{differs(case)} {', '.join(unexplained)}, beyond the declared "
             f"divergence ({'; '.join(f'{d.link}: {d.bound}' for d in declared)})"
         )
         return CaseResult(case, "failed", reason, comparisons, divergences=declared)

@@ -36,7 +36,15 @@ class Compared:
     name: str  # as reported: "output", "output_padding", "h_n", ...
     source: str  # the implementation's tensor it reads
     layout: str  # SEQUENCE or STATE: how an element is located
-    steps: np.ndarray | None = None  # (seq, batch) booleans, for a SEQUENCE: the steps compared
+    # the elements compared (None: all), booleans over the first two axes, time-major ((seq,
+    # batch) for a SEQUENCE: the steps; (rows, batch) for a STATE), or over every axis
+    steps: np.ndarray | None = None
+
+
+def counted_mask(compared: Compared, ndim: int) -> np.ndarray:
+    """`steps` with an axis per dimension of the tensor, to broadcast over its last axes."""
+    steps = compared.steps
+    return steps.reshape(steps.shape + (1,) * (ndim - steps.ndim))
 
 
 @dataclass
@@ -148,7 +156,7 @@ def element_errors(
 
     Equal values (equal infinities included) agree exactly; a NaN on either side is never close,
     so a NaN in the reference cannot let any value pass, and neither can a NaN output."""
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # exact: a bound of 0
         error = np.where(got == expected, 0.0, np.abs(got - expected))
         error[np.isnan(error)] = np.inf
         ratio = np.where(error == 0.0, 0.0, error / tolerance.bound(np.abs(expected)))
@@ -186,7 +194,7 @@ def compare_tensor(
     error, ratio = element_errors(got64, expected, tolerance)
     counted = np.ones(error.shape, dtype=bool)
     if compared.steps is not None:
-        counted = np.broadcast_to(compared.steps[:, :, None], error.shape)
+        counted = np.broadcast_to(counted_mask(compared, error.ndim), error.shape)
         error, ratio = np.where(counted, error, 0.0), np.where(counted, ratio, 0.0)
     # the worst element is one that was compared, even when every compared one agrees exactly
     worst = np.unravel_index(int(np.argmax(np.where(counted, ratio, -1.0))), ratio.shape)

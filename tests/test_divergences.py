@@ -86,3 +86,43 @@ def test_a_declared_export_failure_does_not_explain_another_failure_of_the_same_
     other = prefix + "<class 'ZeroDivisionError'>: division by zero"
     assert judge_error(case, declared).outcome == "known-divergence"
     assert judge_error(case, other).outcome == "error"
+
+
+# --- which check kinds a divergence covers ----------------------------------------------------
+
+RELATION_CASE = Case("chunked", "LSTM", implementation="numpy", dtype="float32")
+CLAIMS_CASE = Case("claims", "LSTM", implementation="numpy", dtype="float32")
+
+
+def test_a_value_divergence_covers_the_reference_checks_only(monkeypatch):
+    """What it says is computed instead is about the reference: a relation between two runs of
+    the same implementation, or a claim about its own tensors, is not judged by it."""
+    planted = declare(monkeypatch)
+    assert planted.covers(CASE)
+    assert not planted.covers(RELATION_CASE) and not planted.covers(CLAIMS_CASE)
+    # the planted bug keeps every relation (both sides have it): passed, not "no longer reproduces"
+    assert run_case(RELATION_CASE, numpy_with(swap_lstm_input_and_forget)).outcome == "passed"
+
+
+def test_a_divergence_that_only_raises_covers_every_check_kind(monkeypatch):
+    planted = divergences.KnownDivergence(
+        "numpy", "numpy", ">=1", lambda case: True, "planted", "https://example.invalid/2",
+        raises=r"RuntimeError: cuDNN",
+    )  # fmt: skip
+    monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [planted])
+
+    def raising(name, request):
+        raise RuntimeError("cuDNN said no")
+
+    for case in (CASE, RELATION_CASE, CLAIMS_CASE):
+        assert run_case(case, raising).outcome == "known-divergence"
+
+
+def test_a_divergence_names_the_relation_or_claims_checks_it_covers(monkeypatch):
+    planted = divergences.KnownDivergence(
+        "numpy", "numpy", ">=1", lambda case: True, "planted", "https://example.invalid/3",
+        tensors=("h_n",), within="float32", checks=("claims",),
+    )  # fmt: skip
+    monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [planted])
+    assert planted.covers(CLAIMS_CASE)
+    assert not planted.covers(RELATION_CASE) and not planted.covers(CASE)

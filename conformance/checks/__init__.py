@@ -1,18 +1,28 @@
 """The check registry: each check kind is data, and everything else derives from it.
 
-A check kind declares its grid axes, how a case's request is made, its reference and the tensors
-it compares (with how an element is located). Test ids, the rerun and repro commands, the
-results file's `check` field, the baseline's tensors and the report's rows all come from here
-and from the case; adding a check kind is one module in this package and one line below.
+A check kind declares its grid axes, how a case's request is made, what it is compared with (the
+NumPy reference, or for a relation another run of the same implementation), the tensors it
+compares (with how an element is located) and its tolerance. Test ids, the rerun and repro
+commands, the results file's `check` field, the baseline's tensors and the report's rows all come
+from here and from the case; adding a check kind is one module in this package and one line below.
 """
 
 from __future__ import annotations
 
-from . import forward, gradients, lengths
+from . import batch_rows, chunked, claims, forward, gradients, lengths, reverse
 from .kind import CheckKind
 
 CHECKS: dict[str, CheckKind] = {
-    kind.name: kind for kind in (forward.CHECK, lengths.CHECK, gradients.CHECK)
+    kind.name: kind
+    for kind in (
+        forward.CHECK,
+        lengths.CHECK,
+        gradients.CHECK,
+        chunked.CHECK,
+        batch_rows.CHECK,
+        reverse.CHECK,
+        claims.CHECK,
+    )
 }
 
 

@@ -11,6 +11,12 @@ from adapters.request import Tensors
 from ..axes import Axis
 from ..cases import Case, request_for
 from ..compare import Compared
+from ..tolerances import Tolerance, tolerance_for
+
+Runner = Callable[[str, Request], Tensors]  # the signature of adapters.run_request
+# got: as the implementation answered, in the case's layout; expected: float64, time-major
+Sides = Callable[[Runner, Case, Request], tuple[object, Tensors]]
+REFERENCE = "the NumPy reference in float64"
 
 
 @dataclass(frozen=True)
@@ -23,3 +29,14 @@ class CheckKind:
     reference: Callable[[Request], Tensors] = numpy_reference.run
     request: Callable[[Case], Request] = request_for  # what the implementation gets
     gradients: bool = False  # it asks for gradients (the implementation must compute them)
+    # How "got" and "expected" are obtained from the runner. None: got is the implementation's
+    # answer to the request, expected is `reference`. A relation (conformance/checks/
+    # relations.py) runs the same implementation several times and compares one side with
+    # the other: it needs no reference, so it judges implementations that have none.
+    sides: Sides | None = None
+    expected_from: str = REFERENCE  # what the expected side is, in the failure report
+    tolerance: Callable[[str], Tolerance] = tolerance_for  # the bound, by dtype
+
+    @property
+    def against_reference(self) -> bool:
+        return self.sides is None
