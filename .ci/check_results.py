@@ -23,6 +23,8 @@ expected = {case.id for case in (quick_selection(grid) if quick else grid)}
 present = {r["case_id"] for r in records}
 if missing := expected - present:
     problems.append(f"{len(missing)} grid points missing, e.g. {sorted(missing)[:3]}")
+if extra := present - expected:
+    problems.append(f"{len(extra)} cases outside the selection, e.g. {sorted(extra)[:3]}")
 for record in records:
     if record["outcome"] == "skipped" and record["implementation"] in MAY_SKIP:
         continue

@@ -29,12 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--check", default=",".join(CHECKS), help="default: every check kind")
     parser.add_argument("--workers", default="auto", help="pytest-xdist -n value")
+    parser.add_argument("--quick", action="store_true", help="pytest conformance --quick")
+    parser.add_argument(
+        "--every-configuration", action="store_true", help="also the pairwise-sampled ones"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         results = os.path.join(tmp, "results.json")
         command = [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider"]
         command += ["-n", args.workers, "--impl", args.impl, "--check", args.check]
         command += ["--results-json", results]
+        command += ["--quick"] * args.quick + ["--every-configuration"] * args.every_configuration
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True)
@@ -45,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     outcomes = Counter(r["outcome"] for r in records)
     print(
-        f"checks {args.check}; {args.impl}; float64+float32:\n{len(records)} cases in "
+        f"checks {args.check}; {args.impl}; "
+        + ("--quick; " if args.quick else "float64+float32; ")
+        + ("every configuration:" if args.every_configuration else "CI selection:")
+        + f"\n{len(records)} cases in "
         f"{wall:.1f} s wall, {cpu:.1f} s CPU (user+sys) with -n {args.workers} on "
         f"{os.cpu_count()} cores (pytest exit {completed.returncode}; "
         + ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))

@@ -27,3 +27,12 @@ def judge(request):
         plugin.conclude(result)
 
     return _judge
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """The report carries the case's arrays (--save-baseline); the item need not keep them."""
+    report = yield
+    if call.when == "call":
+        item.user_properties[:] = [p for p in item.user_properties if p[0] != plugin.ARRAYS_KEY]
+    return report

@@ -51,7 +51,10 @@ def all_cases(
     dtypes: Iterable[str] = DTYPES,
     mode_labels: Iterable[str] = tuple(MODE_LABELS),
     checks: Iterable[str] | None = None,
+    sampled: bool = True,
 ) -> list[Case]:
+    """The grid; with `sampled`, an implementation whose registry entry samples a check kind
+    (`pairwise=`) runs that check on its pairwise-covering sample only."""
     checks = list(CHECKS) if checks is None else list(checks)
     implementations = list(adapters.IMPLEMENTATIONS if implementations is None else implementations)
     dtypes, mode_labels = list(dtypes), set(mode_labels)
@@ -61,7 +64,8 @@ def all_cases(
         sample = all_pairs(every)  # of the whole grid, so that a case id means one case
         for setting in (s for s in every if s["mode_label"] in mode_labels):
             for impl in implementations:
-                if name in adapters.IMPLEMENTATIONS[impl].pairwise and setting not in sample:
+                sampled_here = sampled and name in adapters.IMPLEMENTATIONS[impl].pairwise
+                if sampled_here and setting not in sample:
                     continue
                 for dtype in dtypes:
                     cases.append(Case(check=name, implementation=impl, dtype=dtype, **setting))
@@ -87,8 +91,9 @@ def quick_selection(cases: list[Case]) -> list[Case]:
 
 @lru_cache(maxsize=1)
 def cases_by_id() -> dict[str, Case]:
-    """Every case of every check kind and registered implementation, by id (built once)."""
-    return {case.id: case for case in all_cases()}
+    """Every case of every check kind and registered implementation, sampled out or not, by id
+    (built once)."""
+    return {case.id: case for case in all_cases(sampled=False)}
 
 
 def case_from_id(case_id: str) -> Case:

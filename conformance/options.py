@@ -57,10 +57,17 @@ def add_options(parser) -> None:
         "--mode", metavar="NAMES", help=f"comma-separated modes (default: {','.join(MODE_LABELS)})"
     )
     group.addoption(
+        "--every-configuration",
+        action="store_true",
+        help="run every configuration of every check kind, also where the registry samples "
+        "an implementation's check pairwise (exports, compilations: slow; for nightly runs)",
+    )
+    group.addoption(
         "--quick",
         action="store_true",
-        help="of the selection, one float32 case per check kind, implementation and mode: the "
-        "first the implementation supports (a first run in about a minute)",
+        help="of the selection (--impl, --check, --mode, --dtype; before -k), one case per check "
+        "kind, implementation and mode: the first the implementation supports, float32 where "
+        "selected (a first run)",
     )
 
 
@@ -84,6 +91,7 @@ def selected_cases(config) -> list[Case]:
         implementations=list(csv_option(config, "impl", adapters.IMPLEMENTATIONS)),
         dtypes=csv_option(config, "dtype", DTYPES),
         mode_labels=csv_option(config, "mode", MODE_LABELS),
+        sampled=not config.getoption("every_configuration"),
     )
     return quick_selection(cases) if config.getoption("quick") else cases
 

@@ -113,20 +113,20 @@ class ResultsPlugin:
         self.claim = claim
         self.results = ResultsFile(path)
         self.baseline_dir = baseline_dir  # --save-baseline: where the cases' arrays go
+        self.baseline_errors: list[str] = []  # arrays that could not be written there
         self.report_path = report_path
         self.baseline_copy = baseline_copy  # the baseline keeps the run's results too
         self.recorded: set[str] = set()
         self.report_error = ""
 
-    @pytest.hookimpl
+    @pytest.hookimpl(tryfirst=True)  # before junitxml and the like see the arrays' bytes
     def pytest_runtest_logreport(self, report) -> None:
+        encoded = dict(report.user_properties).get(ARRAYS_KEY)
+        if encoded is not None:  # written once, then dropped: the reports stay small
+            report.user_properties = [p for p in report.user_properties if p[0] != ARRAYS_KEY]
         if report.nodeid in self.recorded:
             return
         props = dict(report.user_properties)
-        if self.baseline_dir and report.when == "call" and ARRAYS_KEY in props:
-            match = NODE_PATTERN.search(report.nodeid)
-            if match:
-                baseline.write_arrays(self.baseline_dir, match["case_id"], props[ARRAYS_KEY])
         if report.when == "call" and RECORD_KEY in props:
             record = json.loads(props[RECORD_KEY])
         else:
@@ -134,9 +134,24 @@ class ResultsPlugin:
         if record is not None:
             self.recorded.add(report.nodeid)
             self.results.add(record)
+        if self.baseline_dir and encoded is not None and report.when == "call":
+            self.write_arrays(report.nodeid, encoded)
+
+    def write_arrays(self, nodeid: str, encoded: bytes) -> None:
+        """One case's arrays into the baseline; a failure is reported and fails the run at the
+        end, but loses neither this case's record nor the rest of the run."""
+        match = NODE_PATTERN.search(nodeid)
+        try:
+            if not match:
+                raise ValueError(f"{nodeid} names no case")
+            baseline.write_arrays(self.baseline_dir, match["case_id"], encoded)
+        except (OSError, ValueError) as error:
+            self.baseline_errors.append(f"{nodeid}: {type(error).__name__}: {error}")
 
     @pytest.hookimpl
     def pytest_sessionfinish(self, session, exitstatus) -> None:
+        if self.baseline_errors and exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
         self.results.close(exitstatus, interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
         if self.claim:
             self.claim.release()
@@ -179,6 +194,14 @@ class ResultsPlugin:
         terminalreporter.write_line(
             f"{len(self.results.records)} records written to {self.results.path}"
         )
+        if self.baseline_errors:
+            terminalreporter.write_line(
+                f"the baseline {self.baseline_dir} lacks the arrays of "
+                f"{len(self.baseline_errors)} cases, which could not be written (the run fails):",
+                red=True,
+            )
+            for error in self.baseline_errors[:10]:
+                terminalreporter.write_line(f"  {error}", red=True)
         if self.report_error:
             terminalreporter.write_line(
                 f"compatibility report NOT written ({self.report_error.strip()}); the results "

@@ -3,7 +3,8 @@
 For each implementation and check kind, in a fresh process of its own (so that the framework's
 import is part of what is measured, as on a pytest-xdist worker), it times:
 
-- **import**: importing the framework packages the implementation needs and its adapter;
+- **import**: importing the framework packages the implementation needs and its adapter (NumPy
+  is imported by the harness before anything is timed, so `numpy` shows only its adapter);
 - **first case**: the first supported float32 case: building the layers, tracing or compiling
   them, exporting (ONNX), and running once;
 - **again**: the same case once more: what is left once the structure is built or compiled;
@@ -153,16 +154,29 @@ def results_table(path: str) -> str:
     return "\n".join(lines)
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.profile", description=__doc__)
     parser.add_argument("--impl", default=None, help="comma-separated; default: every CPU one")
     parser.add_argument("--check", default="forward", help="comma-separated check kinds")
-    parser.add_argument("--cases", type=int, default=24, help="cases sampled for 'per case'")
+    parser.add_argument(
+        "--cases", type=positive, default=24, help="cases sampled for 'per case' (default 24)"
+    )
     parser.add_argument("--from", dest="results", metavar="RESULTS", help="a results file")
     parser.add_argument("--one", nargs=2, metavar=("IMPL", "CHECK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.results:
-        print(results_table(args.results))
+        try:
+            print(results_table(args.results))
+        except (OSError, ValueError) as error:
+            print(f"python -m conformance.profile: {error}", file=sys.stderr)
+            return 2
         return 0
     if args.one:  # the child process: one implementation, one check kind, JSON out
         print(json.dumps(profile_one(*args.one, cases=args.cases)))

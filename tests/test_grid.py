@@ -8,7 +8,7 @@ import pytest
 
 import adapters
 from conformance.checks import CHECKS
-from conformance.grid import all_cases, all_pairs, case_from_id, settings
+from conformance.grid import all_cases, all_pairs, case_from_id, quick_selection, settings
 
 
 def value_pairs(setting: dict) -> set:
@@ -21,7 +21,10 @@ def test_a_pairwise_sample_covers_every_pair_of_values_with_far_fewer_cases(chec
     sample = all_pairs(every)
     assert all(s in every for s in sample)
     assert set().union(*map(value_pairs, sample)) == set().union(*map(value_pairs, every))
-    assert len(sample) <= len(every) / 10
+    # No pairwise cover is smaller than the two axes with most values make together; a small grid
+    # (a relation's 20 or 40 configurations) cannot shrink tenfold, but stays near that bound.
+    values = sorted(len({s[name] for s in every}) for name in every[0])
+    assert len(sample) <= max(len(every) / 10, 1.2 * values[-1] * values[-2])
     assert all_pairs(every) == sample  # deterministic: a case id names the same case every run
 
 
@@ -46,3 +49,35 @@ def test_only_the_declared_checks_are_sampled():
         assert got < full
     full_torch = len(all_cases(["torch"], dtypes=("float32",), checks=("forward",)))
     assert full_torch == len(settings(CHECKS["forward"]))
+
+
+def test_every_configuration_runs_the_sampled_checks_whole_and_their_ids_resolve():
+    impl = next(name for name, i in adapters.IMPLEMENTATIONS.items() if i.pairwise)
+    check = adapters.IMPLEMENTATIONS[impl].pairwise[0]
+    sample = all_cases([impl], dtypes=("float32",), checks=(check,))
+    every = all_cases([impl], dtypes=("float32",), checks=(check,), sampled=False)
+    assert len(every) == len(settings(CHECKS[check])) and set(sample) < set(every)
+    outside = next(c for c in every if c not in sample)
+    assert case_from_id(outside.id) == outside  # rerun and repro work for it too
+
+
+def test_quick_covers_every_check_implementation_and_mode_once_in_float32():
+    grid = all_cases()
+    quick = quick_selection(grid)
+    assert {(c.check, c.implementation, c.mode_label) for c in quick} == {
+        (c.check, c.implementation, c.mode_label) for c in grid
+    }
+    assert len(quick) == len({(c.check, c.implementation, c.mode_label) for c in quick})
+    assert {c.dtype for c in quick} == {"float32"}
+    for case in quick:  # a supported case wherever the implementation supports one
+        impl = adapters.IMPLEMENTATIONS[case.implementation]
+        if impl.unsupported_reason(case.setting):
+            assert all(
+                impl.unsupported_reason(c.setting)
+                for c in grid
+                if (c.check, c.implementation, c.mode_label)
+                == (case.check, case.implementation, case.mode_label)
+            )
+    assert quick_selection(all_cases(["torch"], checks=["forward"])) == [
+        c for c in quick if c.implementation == "torch" and c.check == "forward"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,50 @@ def test_the_results_file_and_the_report_cannot_be_the_same_file(tmp_path):
     same = str(tmp_path / "out")
     completed = pytest_conformance(*SMALL, "--results-json", same, "--report-html", same)
     assert completed.returncode == 4 and "the same file" in completed.stderr
+
+
+def test_every_configuration_lifts_the_pairwise_sample(tmp_path):
+    def collected(*args: str) -> int:
+        command = [sys.executable, "-m", "pytest", "conformance", "--collect-only", "-q"]
+        command += ["-p", "no:cacheprovider", "--impl", "torch-onnx", "--check", "forward", *args]
+        completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, completed.stdout[-2000:]
+        return sum("::test_check[" in line for line in completed.stdout.splitlines())
+
+    assert collected() < collected("--every-configuration") == 480
+
+
+def test_the_rerun_command_of_a_case_outside_the_sample_collects_it():
+    from conformance.check import rerun_command
+    from conformance.grid import all_cases as grid
+
+    sample = set(grid(["torch-onnx"], ("float32",), ("GRU",), ("forward",)))
+    every = grid(["torch-onnx"], ("float32",), ("GRU",), ("forward",), sampled=False)
+    outside, inside = next(c for c in every if c not in sample), next(iter(sample))
+    assert "--every-configuration" not in rerun_command(inside)
+    for case in (outside, inside):
+        command = shlex.split(rerun_command(case))
+        assert command[0] == "pytest"
+        completed = subprocess.run(
+            [sys.executable, "-m", *command, "--collect-only", "-q", "-p", "no:cacheprovider"],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert completed.returncode == 0, completed.stdout[-2000:]
+        assert [line for line in completed.stdout.splitlines() if "::test_check[" in line] == [
+            f"conformance/test_checks.py::test_check[{case.id}]"
+        ]
+
+
+def test_quick_collects_its_selection_and_nothing_else():
+    from conformance.grid import quick_selection
+
+    command = [sys.executable, "-m", "pytest", "conformance", "--collect-only", "-q", "--quick"]
+    command += ["-p", "no:cacheprovider", "--impl", "numpy,torch,keras"]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    collected = [line for line in completed.stdout.splitlines() if "::test_check[" in line]
+    expected = quick_selection(all_cases(["numpy", "torch", "keras"]))
+    assert sorted(collected) == sorted(
+        f"conformance/test_checks.py::test_check[{c.id}]" for c in expected
+    )
+    assert len(expected) == 3 * 4 * len({c.check for c in expected})

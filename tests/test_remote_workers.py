@@ -66,3 +66,25 @@ def test_workers_in_other_directories_send_everything_to_the_controller(tmp_path
         assert {"output", "h_n", "c_n"} <= set(stored)
         if record["check"] == "gradients":
             assert "grad_x" in stored and "grad_weight_ih_l0" in stored
+
+
+def test_an_array_file_that_cannot_be_written_fails_the_run_and_loses_nothing(tmp_path):
+    blocked = "forward-GRU-L1-uni-seq_first-bias-h0-numpy-float32"
+    (tmp_path / "baseline" / "arrays" / f"{blocked}.npz").mkdir(parents=True)  # not a file
+    junit = tmp_path / "junit.xml"
+    command = [
+        sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider", "-n", "2",
+        "--impl", "numpy", "--mode", "GRU", "--check", "forward", "--dtype", "float32",
+        "--results-json", str(tmp_path / "results.json"),
+        "--save-baseline", str(tmp_path / "baseline"), "--junitxml", str(junit),
+    ]  # fmt: skip
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 1, completed.stdout[-3000:]
+    assert "lacks the arrays of 1 cases" in completed.stdout and blocked in completed.stdout
+    document = json.loads((tmp_path / "results.json").read_text())
+    expected = all_cases(["numpy"], ("float32",), ("GRU",), ("forward",))
+    assert len(document["records"]) == len(expected)
+    assert all(r["outcome"] == "passed" for r in document["records"])
+    arrays = {p.stem for p in (tmp_path / "baseline" / "arrays").glob("*.npz") if p.is_file()}
+    assert arrays == {c.id for c in expected} - {blocked}
+    assert "conformance_arrays" not in junit.read_text()  # the bytes went no further

@@ -64,7 +64,13 @@ def test_merged_shards_keep_every_record_and_array(tmp_path):
     assert {r["test"] for r in merged["records"]} == set(collected())
     assert merged["environment"] == documents[0]["environment"]
     assert [s["run"] for s in merged["run"]["shards"]] == [d["run"] for d in documents]
-    assert merged["run"]["complete"] is True
+    assert merged["run"]["complete"] is True and "missing" not in merged["run"]
+
+    command = [sys.executable, "-m", "conformance.merge", names[1], "-o", str(tmp_path / "m.json")]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert completed.returncode == 1 and "group 1 of 2" in completed.stderr  # a lost shard
+    partial = load(tmp_path / "m.json")
+    assert partial["run"]["complete"] is False and partial["run"]["missing"] == ["group 1 of 2"]
 
     baseline = tmp_path / "baseline"  # the documented merge: copy the directories together
     for k in (1, 2):
@@ -90,10 +96,20 @@ def test_overlapping_shards_are_refused():
         merge([document(["x", "y"]), document(["y"])], ["a.json", "b.json"])
 
 
-def test_shards_of_different_environments_are_refused():
+def test_shards_of_different_software_are_refused_but_not_of_another_kernel_build():
     other = document(["y"], packages={"numpy": "2.4.7"})
     with pytest.raises(MergeError, match="differs .* in packages"):
         merge([document(["x"]), other], ["a.json", "b.json"])
+    runner = document(["y"])
+    runner["environment"] |= {"platform": "Linux-6.8-azure", "python": "3.11.9"}
+    merged = merge([document(["x"]), runner], ["a.json", "b.json"])
+    assert [s["environment"] for s in merged["run"]["shards"]][1]["python"] == "3.11.9"
+
+
+def test_the_merged_exit_status_keeps_failures_visible():
+    failed, empty = document(["x"]), document(["y"])
+    failed["run"]["exitstatus"], empty["run"]["exitstatus"] = 1, 5
+    assert merge([empty, failed], ["a.json", "b.json"])["run"]["exitstatus"] == 1
 
 
 def test_merge_refuses_to_overwrite_a_shard_and_bad_files(tmp_path):
@@ -102,6 +118,11 @@ def test_merge_refuses_to_overwrite_a_shard_and_bad_files(tmp_path):
     command = [sys.executable, "-m", "conformance.merge", str(shard), "-o", str(shard)]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert completed.returncode == 2 and "is one of the shards" in completed.stderr
+    for args in ([str(shard), str(shard)], [str(shard), "-o", str(tmp_path)]):
+        command = [sys.executable, "-m", "conformance.merge", *args]
+        command += ["-o", str(tmp_path / "m.json")] if "-o" not in args else []
+        completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+        assert completed.returncode == 2 and "Traceback" not in completed.stderr
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     command = [sys.executable, "-m", "conformance.merge", str(bad), "-o", str(tmp_path / "m")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -30,7 +31,7 @@ def commands(job: dict) -> str:
 def pytest_options() -> set[str]:
     declared = (ROOT / "conformance" / "options.py").read_text()
     options = set(re.findall(r'"(--[a-z][a-z-]+)"', declared))
-    return options | {"--splits", "--group", "-n"}
+    return options | {"--splits", "--group", "--splitting-algorithm", "-n"}
 
 
 def test_the_shards_are_groups_1_to_splits():
@@ -41,7 +42,11 @@ def test_the_shards_are_groups_1_to_splits():
     assert shard["strategy"]["fail-fast"] is False  # one failing shard must not cancel the rest
     run = commands(shard)
     assert '--splits "$SPLITS" --group ${{ matrix.group }}' in run
+    assert "--splitting-algorithm least_duration" in run  # no contiguous chunks of one check
     assert "-c constraints.txt" in run  # the tested versions
+    step = next(s for s in shard["steps"] if s.get("name") == "run one shard")
+    assert "--every-configuration" in step["env"]["EVERY"] and "$EVERY" in step["run"]
+    assert "--every-configuration" in pytest_options()
 
 
 def test_every_shard_keeps_distinct_results_and_its_environment_s_baseline():
@@ -69,10 +74,54 @@ def test_the_options_used_exist():
 def test_the_final_job_merges_every_shard_into_one_report():
     jobs = workflow()["jobs"]
     merge = jobs["merge"]
-    assert set(merge["needs"]) == {"shard", "gpu"} and merge["if"] == "always()"
+    assert set(merge["needs"]) == {"shard", "gpu"} and merge["if"] == "${{ !cancelled() }}"
     download = next(s for s in merge["steps"] if "download-artifact" in s.get("uses", ""))
     assert download["with"]["pattern"] == "shard-*" and download["with"]["merge-multiple"]
     run = commands(merge)
     assert "python -m conformance.merge shards/results-" in run
     assert "python -m reports build merged/results-*.json -o merged/report.html" in run
     assert "GITHUB_STEP_SUMMARY" in run
+    assert "|| status=1" in run and run.rstrip().endswith("exit $status")  # a lost shard fails
+
+
+def matrix_jobs(job: dict) -> list[dict]:
+    """The shard job's matrix as GitHub expands it (here: no exclude; include entries extend
+    the combinations whose values they match)."""
+    matrix = job["strategy"]["matrix"]
+    axes = {k: v for k, v in matrix.items() if k != "include"}
+    combinations = [{}]
+    for key, values in axes.items():
+        combinations = [{**c, key: v} for c in combinations for v in values]
+    for extra in matrix.get("include", []):
+        for combination in combinations:
+            if all(combination.get(k, v) == v for k, v in extra.items() if k in axes):
+                combination.update(extra)
+    return combinations
+
+
+def render(text: str, values: dict) -> str:
+    return re.sub(r"\$\{\{ matrix\.(\w+) \}\}", lambda m: str(values[m[1]]), text)
+
+
+def test_each_shard_s_names_are_distinct_and_the_merge_step_finds_each_environment(tmp_path):
+    jobs = workflow()["jobs"]
+    shard = jobs["shard"]
+    combinations = matrix_jobs(shard)
+    assert len(combinations) == len(shard["strategy"]["matrix"]["environment"]) * int(
+        workflow()["env"]["SPLITS"]
+    )
+    upload = next(s for s in shard["steps"] if "upload-artifact" in s.get("uses", ""))
+    run = commands(shard)
+    results_pattern = re.search(r'--results-json ("[^"]+"|\S+)', run)[1].strip('"')
+    artifacts = {render(upload["with"]["name"], c) for c in combinations}
+    assert len(artifacts) == len(combinations)  # no two jobs upload under one name
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for combination in combinations:  # the files as the download step lays them out
+        name = Path(render(results_pattern, combination)).name
+        (shards / name).write_text("{}")
+    merge_step = commands(jobs["merge"])
+    listing = re.search(r"for environment in \$\((.+)\); do", merge_step)[1]
+    found = subprocess.run(["bash", "-c", listing], cwd=tmp_path, capture_output=True, text=True)
+    environments = set(found.stdout.split())
+    assert environments == set(shard["strategy"]["matrix"]["environment"])

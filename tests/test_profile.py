@@ -1,0 +1,47 @@
+"""python -m conformance.profile: the phases it times and the table it sums from a results file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conformance.grid import all_cases
+from conformance.profile import profile_one, profile_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def profile(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "conformance.profile", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_each_phase_is_timed_with_its_cpu_time():
+    row = profile_one("numpy", "forward", cases=3)
+    for phase in ("import", "first", "again", "new_weights", "per_case"):
+        wall, cpu = row[phase]
+        assert wall >= 0 and cpu >= 0
+    assert row["sampled"] == 3 and row["supported"] == row["grid"] == 480
+    table = profile_table([row, {"implementation": "x", "check": "forward", "skipped": "why"}])
+    assert "| numpy | forward |" in table and "| x | forward | why |" in table
+
+
+def test_the_table_from_a_results_file_counts_the_cases_that_ran(tmp_path):
+    results = tmp_path / "results.json"
+    command = [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider",
+               "--impl", "numpy,jax", "--mode", "GRU", "--check", "forward", "--dtype", "float32",
+               "--results-json", str(results)]  # fmt: skip
+    assert subprocess.run(command, cwd=ROOT, capture_output=True, timeout=600).returncode == 0
+    completed = profile("--from", str(results))
+    assert completed.returncode == 0, completed.stderr
+    ran = len(all_cases(["numpy"], ("float32",), ("GRU",), ("forward",)))
+    assert f"| numpy | forward | {ran} |" in completed.stdout
+    assert "| jax |" not in completed.stdout  # jax has no GRU: nothing of it ran
+
+
+def test_bad_arguments_are_usage_errors():
+    assert profile("--cases", "0").returncode == 2
+    assert profile("--impl", "nope").returncode == 2
+    missing = profile("--from", "/nonexistent/results.json")
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
