@@ -187,23 +187,32 @@ def build(documents: list[dict], names: list[str] | None = None) -> Report:
     return Report(runs, column_list, rows, cells, records, reference)
 
 
-def behaviour(record: dict) -> tuple[str, int | None]:
-    """What a case did, as Δ compares it: its status and the decade of its worst error as a
-    multiple of the tolerance (a NaN or an infinite error is a decade of its own)."""
-    ratio = worst_ratio(record)
-    if ratio is None:
-        decade = None
-    elif not math.isfinite(ratio):
-        decade = 10**6
-    else:
-        decade = math.floor(math.log10(ratio)) if ratio > 0 else -(10**6)
-    return STATUS_OF_OUTCOME.get(record["outcome"], "error"), decade
+def behaviour(record: dict) -> tuple[str, float | None]:
+    """What a case did, as Δ compares it: its status and its worst error as a multiple of the
+    tolerance."""
+    return STATUS_OF_OUTCOME.get(record["outcome"], "error"), worst_ratio(record)
+
+
+def behaved_otherwise(then: tuple[str, float | None], now: tuple[str, float | None]) -> bool:
+    """Another status, or an error at least ten times larger or smaller (a NaN or an infinite
+    error against a finite one, an error against none): jitter across a decade's boundary, as
+    float32 errors do from run to run, is not a change."""
+    if then[0] != now[0]:
+        return True
+    a, b = then[1], now[1]
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return not (a == b or (math.isnan(a) and math.isnan(b)))
+    if a <= 0 or b <= 0:
+        return (a <= 0) != (b <= 0) and max(a, b) > 1e-6  # exact agreement vs a visible error
+    return abs(math.log10(b / a)) >= 1
 
 
 def mark_changes(columns: list[Column], rows: list, cells: dict, records: list[dict]) -> None:
     """A cell changed when a case it shares with its implementation's previous column behaved
-    otherwise there (another status, or an error in another decade). Cases only one of the two
-    runs selected change nothing: a different selection is not a different behaviour."""
+    otherwise there (another status, or an error ten times larger or smaller). Cases only one of
+    the two runs selected change nothing: a different selection is not a different behaviour."""
     by_case = [dict[str, tuple]() for _ in columns]
     for record in records:
         by_case[record["column"]][record.get("case_id") or record["test"]] = behaviour(record)
@@ -216,7 +225,7 @@ def mark_changes(columns: list[Column], rows: list, cells: dict, records: list[d
                 for index in cell.records if cell else ():
                     case = records[index].get("case_id") or records[index]["test"]
                     then = by_case[before].get(case)
-                    if then is not None and then != by_case[c][case]:
+                    if then is not None and behaved_otherwise(then, by_case[c][case]):
                         cell.changed = True
                         break
         previous[column.implementation] = c

@@ -9,6 +9,7 @@ fails".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from conformance.axes import MODE_LABELS
@@ -49,7 +50,7 @@ def values_of(record: dict, key: str) -> set[str]:
 def wanted(key: str, value: str) -> set[str]:
     """The lower-case values `value` asks for: alternatives split, yes/no read as booleans."""
     out = set()
-    for part in value.split(","):
+    for part in re.split(r",(?![^\[]*\])", value):  # a list value's own commas stay
         part = part.strip().lower()
         if part in TRUE and key in ("bidirectional", "batch_first", "bias"):
             part = "true"
@@ -63,6 +64,8 @@ def parse(report: Report, terms: list[str]) -> Callable[[dict], bool]:
     """A record filter from key=value terms; QueryError for a malformed term, an unknown key or
     a value no record has."""
     records = report.records + report.reference
+    if not records:
+        raise QueryError("no records: nothing ran, or the run stopped before its first case")
     known_keys = sorted(
         {"check", "implementation", "mode"} | {k for r in records for k in r["config"]}
     )
@@ -74,6 +77,8 @@ def parse(report: Report, terms: list[str]) -> Callable[[dict], bool]:
             raise QueryError(f"{term!r} is not key=value (e.g. mode=LSTM dtype=float32)")
         if key not in known_keys:
             raise QueryError(f"unknown key {key!r}; keys: {', '.join(known_keys)}")
+        if any(key == given for given, _ in conditions):
+            raise QueryError(f"{key} is given twice; list alternatives as {key}=a,b")
         present = set().union(*(values_of(r, key) for r in records)) if records else set()
         asked = wanted(key, value)
         missing = sorted(asked - {p.lower() for p in present})
@@ -91,9 +96,13 @@ def parse(report: Report, terms: list[str]) -> Callable[[dict], bool]:
 def answer(report: Report, terms: list[str]) -> list[str]:
     """`name: verdict (counts; reason)` per implementation, for the cases that match `terms`."""
     keep = parse(report, terms)
-    by_implementation = any(
-        ALIASES.get(t.split("=")[0], t.split("=")[0]) == "implementation" for t in terms
-    )
+    if terms and not any(keep(r) for r in report.records + report.reference):
+        raise QueryError(
+            f"no case has all of {' '.join(terms)} together (each exists on its own): "
+            "the settings contradict each other or were never run together"
+        )
+    keys = [t.partition("=")[0].strip() for t in terms]
+    by_implementation = any(ALIASES.get(k, k) == "implementation" for k in keys)
     lines = []
     for name, verdict in column_verdicts(report, keep):
         if not verdict.total:

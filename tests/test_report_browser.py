@@ -341,3 +341,37 @@ def test_a_picked_configuration_is_a_permalink(browser, tmp_path):
         li.text.lstrip("✓◐∅≈✗!‼⌛· ").strip() for li in result.find_elements(By.TAG_NAME, "li")
     ]
     assert shown == query(results, "mode=GRU", "bias=true")
+
+
+def test_a_link_s_spellings_are_read_as_query_reads_them_and_the_rest_is_said(browser, tmp_path):
+    results = keras_and_torch(tmp_path)
+    page = tmp_path / "r.html"
+    build_page(results, page)
+    browser.get(page.resolve().as_uri() + "#pick:mode=gru&bias=yes&layers=2")
+    result = browser.find_element(By.ID, "picker-result")
+    shown = [
+        li.text.lstrip("✓◐∅≈✗!‼⌛· ").strip() for li in result.find_elements(By.TAG_NAME, "li")
+    ]
+    assert shown == query(results, "mode=gru", "bias=yes", "layers=2")
+    assert browser.find_element(By.ID, "picker-ignored").text == ""
+    browser.get(page.resolve().as_uri() + "#pick:mode=GRU&bias=maybe&colour=red")
+    note = browser.find_element(By.ID, "picker-ignored").text
+    assert "bias=maybe" in note and "colour=red" in note  # not silently a broader question
+
+
+def test_a_malformed_link_leaves_the_page_working(browser, tmp_path):
+    results = keras_and_torch(tmp_path)
+    page = tmp_path / "r.html"
+    build_page(results, page)
+    browser.get(page.resolve().as_uri() + "#find=%E0%A4%A")
+    browser.find_element(By.CSS_SELECTOR, "#heatmap-section summary").click()
+    assert browser.find_elements(By.CSS_SELECTOR, "#heatmap td")  # drawn: the script went on
+
+
+def test_settings_that_never_occur_together_are_said_so(browser, tmp_path):
+    results = keras_and_torch(tmp_path)
+    build_page(results, tmp_path / "r.html")
+    open_page(browser, tmp_path / "r.html")
+    shown = choose(browser, {"mode": "RNN_RELU", "nonlinearity": "tanh"})
+    assert shown == ["no case has all of these settings together: they contradict each other "
+                     "or were never run together"]  # fmt: skip

@@ -236,6 +236,10 @@ def test_a_different_selection_is_no_change_but_another_error_decade_is():
     assert ("mode", "GRU") in changed and all(
         c == 1 for (r, c), cell in report.cells.items() if cell.changed
     )
+    jitter = [record(c, "passed", 0.01) for c in cases[:10]]
+    jitter[3] = record(cases[3], "passed", 0.0099)  # across a decade's boundary, 1% off
+    report = build([before, document(jitter, "2.14.1")], ["a.json", "b.json"])
+    assert not any(cell.changed for cell in report.cells.values())
 
 
 def test_a_configuration_nobody_ran_says_why_in_query(tmp_path):
@@ -307,3 +311,22 @@ def test_an_empty_cell_says_why_it_was_not_run():
     assert 'not run<span class="counts">not selected or run stopped</span>' in page
     doc["run"].update(complete=True, finished="2026-11-23T10:20:00+00:00", exitstatus=0)
     assert 'not run<span class="counts">not selected</span>' in html.render(build([doc]))
+
+
+def test_query_refuses_what_cannot_be_answered_and_reads_list_values(tmp_path):
+    results = write_results(tmp_path / "r.json", keras_document())
+    status, _, err = run_reports("query", results, "check=forward", "check=lengths")
+    assert status == 2 and "check is given twice" in err
+    status, _, err = run_reports("query", results, "mode=RNN_RELU", "nonlinearity=tanh")
+    assert status == 2 and "no case has all of" in err  # not "not selected in this run"
+    empty = keras_document()
+    empty["records"] = []
+    status, _, err = run_reports("query", write_results(tmp_path / "e.json", empty), "mode=LSTM")
+    assert status == 2 and "no records" in err
+    lengths = keras_document()
+    case = all_cases(["keras"], checks=["lengths"], mode_labels=("GRU",))[0]
+    lengths["records"].append(record(case, "passed", 0.01))
+    status, out, err = run_reports(
+        "query", write_results(tmp_path / "l.json", lengths), "sequence_lengths=[3, 7, 1, 3, 5]"
+    )
+    assert status == 0 and out.startswith("keras: pass (1 of 1 pass"), err

@@ -101,6 +101,12 @@
     const byColumn = data().columns.map(() => []);
     data().records.forEach(rec => { const c = configOf(rec); if (chosen.every(([k, w]) => matches(c, k, w))) byColumn[rec[R.column]].push(rec); });
     const out = document.getElementById("picker-result"); out.replaceChildren();
+    if (chosen.length && byColumn.every(recs => !recs.length)) {
+      out.appendChild(el("li", "no case has all of these settings together: they contradict each other or were never run together", "s-not-run"));
+      out.dataset.ready = String(chosen.length);
+      if (remember !== false) history.replaceState(null, "", "#pick:" + chosen.map(([k, w]) => encodeURIComponent(k) + "=" + encodeURIComponent(w)).join("&"));
+      return;
+    }
     data().columns.forEach((column, i) => {
       const v = verdict(byColumn[i]);
       const text = v.total ? columnName(column) + ": " + verdictLine(v) : columnName(column) + ": no case (" + data().no_case + ")";
@@ -237,21 +243,45 @@
   matrix.addEventListener("click", e => { const td = e.target.closest("td.cell"); if (td) open(td); });
   matrix.addEventListener("keydown", e => { const td = e.target.closest("td.cell"); if (td && (e.key === "Enter" || e.key === " ")) { e.preventDefault(); open(td); } });
   function fromHash() {
+    try { applyHash(); } catch (e) { console.warn("link not applied:", e); }  // the page goes on
+  }
+  function applyHash() {
     const m = /^#cell-(\d+-\d+)$/.exec(location.hash);
     const td = m && document.querySelector('td.cell[data-cell="' + m[1] + '"]');
     if (td) open(td, true);
     const p = /^#pick:(.*)$/.exec(location.hash);
     if (p && picker) {
       picker.reset();
-      p[1].split("&").forEach(term => {
-        const [k, w] = term.split("=").map(decodeURIComponent);
-        const select = [...picker.querySelectorAll("select")].find(s => s.name === k);
-        if (select && [...select.options].some(o => o.value === w)) select.value = w;
-      });
+      const ignored = p[1].split("&").filter(term => term && !pickTerm(term)).map(t => decoded(t) || t);
       pick(false); picker.scrollIntoView();
+      // a term the page cannot apply is said, never silently dropped (it would answer a broader
+      // question than the link asks)
+      let note = document.getElementById("picker-ignored");
+      if (!note) { note = el("p", "", "notice"); note.id = "picker-ignored"; const out = document.getElementById("picker-result"); out.parentNode.insertBefore(note, out); }
+      note.textContent = ignored.length ? "Not applied (no such setting or value on this page): " + ignored.join(", ") : "";
     }
     const f = /^#find=(.*)$/.exec(location.hash);
-    if (f) { const text = decodeURIComponent(f[1]); document.getElementById("find").value = text; find(text, false); }
+    const text = f && decoded(f[1]);
+    if (text !== null && text !== undefined) { document.getElementById("find").value = text; find(text, false); }
+  }
+  // a malformed escape in a shared link must not stop the page
+  function decoded(text) { try { return decodeURIComponent(text); } catch (e) { return null; } }
+  // the spellings `python -m reports query` accepts: aliases, any case, yes/no for booleans
+  const ALIAS = {layers: "num_layers", impl: "implementation", directions: "bidirectional"};
+  const YES = ["true", "1", "yes", "bi"], NO = ["false", "0", "no", "uni"];
+  function pickTerm(term) {
+    const eq = term.indexOf("=");
+    if (eq < 0) return false;
+    const key = decoded(term.slice(0, eq)), raw = decoded(term.slice(eq + 1));
+    if (key === null || raw === null) return false;
+    const name = ALIAS[key.trim()] || key.trim();
+    const select = [...picker.querySelectorAll("select")].find(s => s.name === name);
+    if (!select) return false;
+    let wanted = raw.trim().toLowerCase();
+    if (["bidirectional", "batch_first", "bias"].includes(name)) wanted = YES.includes(wanted) ? "true" : NO.includes(wanted) ? "false" : wanted;
+    const option = [...select.options].find(o => o.value && o.value.toLowerCase() === wanted);
+    if (option) select.value = option.value;
+    return Boolean(option);
   }
 
   // --- search over cases: every word must occur in the case id, the status or the reason -----
