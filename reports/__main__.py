@@ -75,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         return run_compare(parser, args)
     if args.command == "query":
         return run_query(parser, args)
+    if problem := given_twice(args.results):
+        parser.error(problem)
     try:
         documents = [load(path) for path in args.results]
     except (OSError, ValueError) as error:
         parser.error(str(error))
-    names = [Path(p).name for p in args.results]
+    names = run_names(args.results)
     if args.command == "summary":
         print(summarize(documents, names))
         return EXIT_OK
@@ -101,11 +103,13 @@ def run_query(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     terms = [a for a in args.arguments if a not in files]
     if not files:
         parser.error("query: name at least one results file before the key=value settings")
+    if problem := given_twice(files):
+        parser.error(f"query: {problem}")
     try:
         documents = [load(path) for path in files]
     except (OSError, ValueError) as error:
         parser.error(str(error))
-    report = build(documents, [Path(p).name for p in files])
+    report = build(documents, run_names(files))
     try:
         lines = answer(report, terms)
     except QueryError as error:
@@ -114,6 +118,28 @@ def run_query(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
     print("\n".join(lines))
     return EXIT_OK
+
+
+def given_twice(paths: list[str]) -> str:
+    """Why the same results file named twice is refused ("" when none is): it would be two
+    identical columns, and a merged view that compares a run with itself."""
+    seen: dict[Path, str] = {}
+    for path in paths:
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            return f"{path} is given twice (also as {seen[resolved]})"
+        seen[resolved] = path
+    return ""
+
+
+def run_names(paths: list[str]) -> list[str]:
+    """Each results file's label: its name, or as many of its last path parts as tell it apart
+    from the others (shard1/results.json, shard2/results.json)."""
+    parts = [Path(path).resolve().parts for path in paths]
+    depth = 1
+    while depth < max(map(len, parts), default=1) and len({p[-depth:] for p in parts}) < len(parts):
+        depth += 1
+    return [str(Path(*p[-depth:])) for p in parts]
 
 
 def unwritable(output: str) -> str:

@@ -330,3 +330,17 @@ def test_query_refuses_what_cannot_be_answered_and_reads_list_values(tmp_path):
         "query", write_results(tmp_path / "l.json", lengths), "sequence_lengths=[3, 7, 1, 3, 5]"
     )
     assert status == 0 and out.startswith("keras: pass (1 of 1 pass"), err
+
+
+def test_runs_are_told_apart_by_their_paths_and_a_file_given_twice_is_refused(tmp_path):
+    for shard in ("shard1", "shard2"):
+        (tmp_path / shard).mkdir()
+        write_results(tmp_path / shard / "results.json", keras_document())
+    one, two = (str(tmp_path / s / "results.json") for s in ("shard1", "shard2"))
+    status, out, err = run_reports("summary", one, two)
+    assert status == 0, err
+    assert "shard1/results.json" in out and "shard2/results.json" in out
+    status, _, err = run_reports(
+        "query", one, str(tmp_path / "shard1" / ".." / "shard1" / "results.json"), "mode=LSTM"
+    )
+    assert status == 2 and "given twice" in err
