@@ -39,15 +39,10 @@ def node_id(case: Case) -> str:
 
 def rerun_command(case: Case) -> str:
     """pytest collects a case outside its implementation's pairwise sample only when asked to."""
-    every = "" if case.id in sampled_case_ids() else " --every-configuration"
+    from .grid import sampled_out
+
+    every = " --every-configuration" if sampled_out(case) else ""
     return f"pytest {shlex.quote(node_id(case))}{every}"
-
-
-@lru_cache(maxsize=1)
-def sampled_case_ids() -> frozenset[str]:
-    from .grid import all_cases
-
-    return frozenset(case.id for case in all_cases())
 
 
 def repro_command(case: Case) -> str:

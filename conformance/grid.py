@@ -4,8 +4,8 @@ implementation x dtype, and the index from a case id back to its case."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import fields
-from functools import lru_cache
+from dataclasses import fields, replace
+from functools import cache, lru_cache
 
 import adapters
 
@@ -60,16 +60,29 @@ def all_cases(
     dtypes, mode_labels = list(dtypes), set(mode_labels)
     cases = []
     for name in checks:
-        every = settings(CHECKS[name])
-        sample = all_pairs(every)  # of the whole grid, so that a case id means one case
-        for setting in (s for s in every if s["mode_label"] in mode_labels):
+        for setting in (s for s in settings(CHECKS[name]) if s["mode_label"] in mode_labels):
             for impl in implementations:
-                sampled_here = sampled and name in adapters.IMPLEMENTATIONS[impl].pairwise
-                if sampled_here and setting not in sample:
+                case = Case(check=name, implementation=impl, **setting)
+                if sampled and sampled_out(case):
                     continue
-                for dtype in dtypes:
-                    cases.append(Case(check=name, implementation=impl, dtype=dtype, **setting))
+                cases.extend(replace(case, dtype=dtype) for dtype in dtypes)
     return cases
+
+
+@cache
+def pairwise_sample(check: str) -> frozenset[tuple]:
+    """The check's pairwise-covering sample, of its whole grid (so that a case id means one case
+    whatever the selection), as the items of each setting."""
+    return frozenset(tuple(s.items()) for s in all_pairs(settings(CHECKS[check])))
+
+
+def sampled_out(case: Case) -> bool:
+    """The case's implementation samples its check kind (`pairwise=` in the registry) and the
+    case's configuration is not in the sample: it runs only with --every-configuration."""
+    if case.check not in adapters.IMPLEMENTATIONS[case.implementation].pairwise:
+        return False
+    setting = tuple((axis.name, getattr(case, axis.name)) for axis in CHECKS[case.check].axes)
+    return setting not in pairwise_sample(case.check)
 
 
 def quick_selection(cases: list[Case]) -> list[Case]:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from .jsonsafe import to_json_safe
-from .results import SCHEMA, load, write_json_atomic
+from .results import SCHEMA, given_twice, load, write_json_atomic
 
 
 class MergeError(ValueError):
@@ -126,11 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     output = Path(args.output)
     if output.is_dir():
         parser.error(f"-o {args.output} is a directory; name the merged results file")
-    resolved = [Path(s).resolve() for s in args.shards]
-    if output.resolve() in resolved:
+    if output.resolve() in {Path(s).resolve() for s in args.shards}:
         parser.error(f"-o {args.output} is one of the shards; write the merge elsewhere")
-    if len(set(resolved)) < len(resolved):
-        parser.error("a shard is given twice")
+    if problem := given_twice(args.shards):
+        parser.error(problem)
     try:
         documents = [load(path) for path in args.shards]
         merged = merge(documents, list(args.shards))

@@ -121,12 +121,12 @@ class ResultsPlugin:
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml and the like see the arrays' bytes
     def pytest_runtest_logreport(self, report) -> None:
-        encoded = dict(report.user_properties).get(ARRAYS_KEY)
+        props = dict(report.user_properties)
+        encoded = props.pop(ARRAYS_KEY, None)
         if encoded is not None:  # written once, then dropped: the reports stay small
             report.user_properties = [p for p in report.user_properties if p[0] != ARRAYS_KEY]
         if report.nodeid in self.recorded:
             return
-        props = dict(report.user_properties)
         if report.when == "call" and RECORD_KEY in props:
             record = json.loads(props[RECORD_KEY])
         else:

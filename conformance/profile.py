@@ -72,7 +72,7 @@ def profile_one(name: str, check: str, cases: int) -> dict:
 
     _, imported = timed(load)
     kind = CHECKS[check]
-    grid = [c for c in all_cases(implementations=[name], checks=[check])]
+    grid = all_cases(implementations=[name], checks=[check])
     supported = [c for c in grid if not impl.unsupported_reason(c.setting)]
     if not supported:
         return {"implementation": name, "check": check, "skipped": "no supported case"}

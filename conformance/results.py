@@ -183,6 +183,18 @@ class ResultsFile:
         self.flush()
 
 
+def given_twice(paths: list[str]) -> str:
+    """Why a list of results files naming one file twice is refused ("" when none does): in a
+    report it would be two identical columns, in a merge a shard counted twice."""
+    seen: dict[Path, str] = {}
+    for path in paths:
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            return f"{path} is given twice (also as {seen[resolved]})"
+        seen[resolved] = path
+    return ""
+
+
 def load(path: str | os.PathLike) -> dict:
     """Read a results file and check it against the schema (results.schema.json).
 

@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from conformance.results import load
+from conformance.results import given_twice, load
 
 from . import html, markdown
 from .model import build
@@ -118,18 +118,6 @@ def run_query(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
     print("\n".join(lines))
     return EXIT_OK
-
-
-def given_twice(paths: list[str]) -> str:
-    """Why the same results file named twice is refused ("" when none is): it would be two
-    identical columns, and a merged view that compares a run with itself."""
-    seen: dict[Path, str] = {}
-    for path in paths:
-        resolved = Path(path).resolve()
-        if resolved in seen:
-            return f"{path} is given twice (also as {seen[resolved]})"
-        seen[resolved] = path
-    return ""
 
 
 def run_names(paths: list[str]) -> list[str]:
