@@ -2,7 +2,9 @@
 
 Runs `pytest conformance -n auto` in a fresh process (framework start-up included) and prints the
 wall-clock time and the CPU time (user + sys of every process it started) with the number of
-cases, so the figures in the README can be reproduced.
+cases, so the figures in the README can be reproduced. `--results-json PATH` keeps the run's
+results file, for `python -m conformance.profile --from PATH` (the cases' own durations, less
+sensitive to a loaded machine than the wall time).
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--every-configuration", action="store_true", help="also the pairwise-sampled ones"
     )
+    parser.add_argument("--results-json", metavar="PATH", help="keep the results file there")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        results = os.path.join(tmp, "results.json")
+        results = args.results_json or os.path.join(tmp, "results.json")
         command = [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider"]
         command += ["-n", args.workers, "--impl", args.impl, "--check", args.check]
         command += ["--results-json", results]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import fields, replace
 from functools import cache, lru_cache
+from itertools import combinations
 
 import adapters
 
@@ -86,20 +87,59 @@ def sampled_out(case: Case) -> bool:
 
 
 def quick_selection(cases: list[Case]) -> list[Case]:
-    """Of `cases`, for each check kind, implementation and mode, the first float32 case (in grid
-    order) that the implementation supports, or the first of all when it supports none (so the
-    run still says `unsupported` with the reason, or `skipped` where it is not installed)."""
-    chosen: dict[tuple, tuple] = {}
+    """Of `cases`, per implementation, the fewest that run every check kind and every mode of
+    the selection at least once (`quick_cover`), each pair of check kind and mode being its first
+    case in grid order that the implementation supports, float32 first; where it supports none
+    of the pair, its first float32 case (so the run still says `unsupported` with the reason, or
+    `skipped` where it is not installed). Derived from the cases alone: a new check kind is
+    covered as soon as the registry lists it."""
+    best: dict[tuple, tuple] = {}  # (implementation, check, mode) -> (rank, case)
     for case in cases:
-        key = (case.check, case.implementation, case.mode_label)
+        key = (case.implementation, case.check, case.mode_label)
         supported = not adapters.IMPLEMENTATIONS[case.implementation].unsupported_reason(
             case.setting
         )
-        rank = (not supported, case.dtype != "float32")
-        if key not in chosen or rank < chosen[key][0]:
-            chosen[key] = (rank, case)
-    picked = {id(case) for _, case in chosen.values()}
+        rank = (int(not supported), int(case.dtype != "float32"))
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, case)
+    picked = set()
+    for impl in dict.fromkeys(case.implementation for case in cases):
+        ranks = {(check, mode): rank for (i, check, mode), (rank, _) in best.items() if i == impl}
+        for check, mode in quick_cover(ranks):
+            picked.add(id(best[impl, check, mode][1]))
     return [case for case in cases if id(case) in picked]
+
+
+def quick_cover(ranks: dict[tuple[str, str], tuple[int, ...]]) -> list[tuple[str, str]]:
+    """The pairs (check kind, mode) of `ranks` (each with the rank of its best case: unsupported,
+    not float32) that cover every check kind and every mode: the fewest pairs; among those, the
+    lowest summed rank (supported float32 cases first); among those, the modes spread in turn
+    (the i-th check kind prefers the (i mod modes)-th mode: forward RNN_TANH, lengths RNN_RELU,
+    gradients LSTM, ...); remaining ties go to the first found, in grid order. Exact, by dynamic
+    programming over the check kinds and the set of modes covered so far (modes are few)."""
+    checks = list(dict.fromkeys(check for check, _ in ranks))
+    modes = list(dict.fromkeys(mode for _, mode in ranks))
+    everything = (1 << len(modes)) - 1
+    # mask of covered modes -> (cost, chosen pairs); costs add up pair by pair, so the optimum
+    # of the prefix of check kinds extends to the optimum of the whole
+    states: dict[int, tuple[tuple, tuple]] = {0: ((), ())}
+    for position, check in enumerate(checks):
+        options = [m for m in range(len(modes)) if (check, modes[m]) in ranks]
+        following: dict[int, tuple[tuple, tuple]] = {}
+        for mask, (cost, chosen) in states.items():
+            for size in range(1, len(options) + 1):
+                for subset in combinations(options, size):
+                    pairs = tuple((check, modes[m]) for m in subset)
+                    added = [
+                        (1, *ranks[pair], (m - position) % len(modes))
+                        for pair, m in zip(pairs, subset)
+                    ]
+                    total = tuple(map(sum, zip(cost or (0,) * 4, *added)))
+                    covered = mask | sum(1 << m for m in subset)
+                    if covered not in following or total < following[covered][0]:
+                        following[covered] = (total, chosen + pairs)
+        states = following
+    return list(states[everything][1]) if checks else []
 
 
 @lru_cache(maxsize=1)

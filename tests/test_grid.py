@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import combinations
 
 import pytest
 
 import adapters
+from conformance.axes import MODE_LABELS
 from conformance.checks import CHECKS
-from conformance.grid import all_cases, all_pairs, case_from_id, quick_selection, settings
+from conformance.grid import (
+    all_cases,
+    all_pairs,
+    case_from_id,
+    quick_cover,
+    quick_selection,
+    settings,
+)
 
 
 def value_pairs(setting: dict) -> set:
@@ -61,23 +70,96 @@ def test_every_configuration_runs_the_sampled_checks_whole_and_their_ids_resolve
     assert case_from_id(outside.id) == outside  # rerun and repro work for it too
 
 
-def test_quick_covers_every_check_implementation_and_mode_once_in_float32():
+def pairs_of(cases, impl: str) -> set[tuple[str, str]]:
+    return {(c.check, c.mode_label) for c in cases if c.implementation == impl}
+
+
+def supported(case) -> bool:
+    return not adapters.IMPLEMENTATIONS[case.implementation].unsupported_reason(case.setting)
+
+
+def test_quick_covers_every_check_kind_and_every_mode_of_each_implementation_with_fewest_cases():
     grid = all_cases()
     quick = quick_selection(grid)
-    assert {(c.check, c.implementation, c.mode_label) for c in quick} == {
-        (c.check, c.implementation, c.mode_label) for c in grid
-    }
-    assert len(quick) == len({(c.check, c.implementation, c.mode_label) for c in quick})
+    assert {c.implementation for c in quick} == set(adapters.IMPLEMENTATIONS)
+    for impl in adapters.IMPLEMENTATIONS:
+        chosen = pairs_of(quick, impl)
+        assert {check for check, _ in chosen} == set(CHECKS), impl  # from the registry
+        assert {mode for _, mode in chosen} == set(MODE_LABELS), impl
+        # every check kind has every mode here, so the fewest is one case per check kind
+        assert len([c for c in quick if c.implementation == impl]) == max(len(CHECKS), 4), impl
     assert {c.dtype for c in quick} == {"float32"}
-    for case in quick:  # a supported case wherever the implementation supports one
-        impl = adapters.IMPLEMENTATIONS[case.implementation]
-        if impl.unsupported_reason(case.setting):
-            assert all(
-                impl.unsupported_reason(c.setting)
-                for c in grid
-                if (c.check, c.implementation, c.mode_label)
-                == (case.check, case.implementation, case.mode_label)
-            )
-    assert quick_selection(all_cases(["torch"], checks=["forward"])) == [
-        c for c in quick if c.implementation == "torch" and c.check == "forward"
+    by_pair = {}
+    for case in grid:
+        by_pair.setdefault((case.implementation, case.check, case.mode_label), []).append(case)
+    for case in quick:  # the pair's first case in grid order, supported ones first, then float32
+        candidates = by_pair[case.implementation, case.check, case.mode_label]
+        assert case == min(candidates, key=lambda c: (not supported(c), c.dtype != "float32"))
+
+
+def test_quick_prefers_pairs_the_implementation_supports():
+    quick = quick_selection(all_cases(["jax"]))  # LSTM only: three modes can only be unsupported
+    unsupported = sorted(c.mode_label for c in quick if not supported(c))
+    assert unsupported == ["GRU", "RNN_RELU", "RNN_TANH"]
+    assert all(c.mode_label == "LSTM" for c in quick if supported(c))
+    onnx = quick_selection(all_cases(["onnxruntime"]))  # gradients are not expressible at all
+    assert [c.check for c in onnx if not supported(c)] == ["gradients"]
+
+
+def test_quick_spreads_the_modes_in_turn_and_is_deterministic():
+    quick = quick_selection(all_cases(["numpy"]))
+    modes = list(MODE_LABELS)
+    assert [(c.check, c.mode_label) for c in quick] == [
+        (check, modes[i % len(modes)]) for i, check in enumerate(CHECKS)
     ]
+    assert quick_selection(all_cases(["numpy"])) == quick
+
+
+def test_quick_of_a_narrower_selection_still_covers_it():
+    forward = quick_selection(all_cases(["torch"], checks=["forward"]))
+    assert sorted(c.mode_label for c in forward) == sorted(MODE_LABELS)  # one check, four modes
+    gru = quick_selection(all_cases(["torch"], mode_labels=["GRU"]))
+    assert [c.check for c in gru] == list(CHECKS) and {c.mode_label for c in gru} == {"GRU"}
+    # an implementation's cover does not depend on which others are selected
+    assert quick_selection(all_cases(["torch"])) == [
+        c for c in quick_selection(all_cases()) if c.implementation == "torch"
+    ]
+
+
+def test_a_new_check_kind_is_covered_without_listing_it(monkeypatch):
+    from conformance import grid
+
+    extra = replace(CHECKS["claims"], name="planted_kind")
+    monkeypatch.setitem(grid.CHECKS, "planted_kind", extra)
+    quick = quick_selection(all_cases(["numpy"]))
+    assert {c.check for c in quick} == {*CHECKS, "planted_kind"}
+    assert {c.mode_label for c in quick} == set(MODE_LABELS)
+
+
+@pytest.mark.parametrize(
+    "ranks, expected",
+    [
+        # the fewest pairs: 3 check kinds and 2 modes need 3, not 4
+        (
+            {(k, m): (0, 0) for k in "abc" for m in "xy"},
+            [("a", "x"), ("b", "y"), ("c", "x")],
+        ),
+        # a supported pair wins over the turn of the modes; an unsupported mode still appears
+        (
+            {("a", "x"): (1, 0), ("a", "y"): (0, 0), ("b", "x"): (1, 0), ("b", "y"): (1, 0)},
+            [("a", "y"), ("b", "x")],
+        ),
+        # fewer check kinds than modes: one check kind takes several
+        ({("a", "x"): (0, 0), ("a", "y"): (0, 0)}, [("a", "x"), ("a", "y")]),
+        ({}, []),
+    ],
+)
+def test_quick_cover_is_the_fewest_best_ranked_pairs(ranks, expected):
+    assert quick_cover(ranks) == expected
+
+
+def test_quick_cover_is_exact_where_taking_the_modes_in_turn_is_not():
+    # greedy in turn would give a->x (supported) then b must take x or y: b->y unsupported; the
+    # exact cover gives a->y, b->x, both supported
+    ranks = {("a", "x"): (0, 0), ("a", "y"): (0, 0), ("b", "x"): (0, 0), ("b", "y"): (1, 0)}
+    assert quick_cover(ranks) == [("a", "y"), ("b", "x")]

@@ -167,4 +167,5 @@ def test_quick_collects_its_selection_and_nothing_else():
     assert sorted(collected) == sorted(
         f"conformance/test_checks.py::test_check[{c.id}]" for c in expected
     )
-    assert len(expected) == 3 * 4 * len({c.check for c in expected})
+    # every check kind and every mode of each implementation, the fewest: one per check kind
+    assert len(expected) == 3 * max(len({c.check for c in expected}), 4)
