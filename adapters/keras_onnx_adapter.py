@@ -9,7 +9,9 @@ batch, features), sliced per layer and direction inside the graph (an LSTM given
 two gets zeros for the other, in the graph). The canonical weights are set with
 `keras_adapter.keras_weights`, the model is converted in memory by `tf2onnx.convert.from_keras`
 (opset 17) and ONNX Runtime runs it on its CPU kernels. A setting tf2onnx cannot convert raises
-its own error: that is the outcome, there is no fallback.
+its own error: that is the outcome, there is no fallback. A worker keeps the last few sessions
+(adapters/export_cache.py): a call with the same weights, structure and shapes reuses the
+conversion.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import numpy as np
 
 from . import keras_adapter, opsets
+from .export_cache import SessionCache, input_signature, weights_digest
 from .keras_adapter import direction_cells, keras_weights, make_layer
 from .layout import layer_weights
 from .request import Request, Tensors, named
@@ -118,15 +121,34 @@ def convert(request: Request) -> tuple[bytes, dict[str, np.ndarray]]:
     return proto.SerializeToString(), inputs
 
 
-def run(request: Request) -> Tensors:
+SESSIONS: SessionCache = SessionCache()
+
+
+def session_for(request: Request, inputs: dict[str, np.ndarray]):
+    """The ONNX Runtime session of the request's converted model, from SESSIONS when an earlier
+    call converted the same model: same weights, structure, inputs given and shapes (the model's
+    inputs have static shapes, `build_model`)."""
     import onnxruntime
 
     from .onnx_adapter import session_options
 
-    serialized, inputs = convert(request)
-    session = onnxruntime.InferenceSession(
-        serialized, session_options(), providers=["CPUExecutionProvider"]
+    key = (
+        request.spec,
+        str(request.dtype),
+        input_signature(inputs, static=True),
+        weights_digest(request.params),
     )
+    return SESSIONS.get(
+        key,
+        lambda: onnxruntime.InferenceSession(
+            convert(request)[0], session_options(), providers=["CPUExecutionProvider"]
+        ),
+    )
+
+
+def run(request: Request) -> Tensors:
+    inputs = graph_inputs(request)
+    session = session_for(request, inputs)
     names = [i.name for i in session.get_inputs()]  # tf2onnx keeps the signature's names
     missing = set(names) - set(inputs)
     if missing:

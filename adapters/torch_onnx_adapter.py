@@ -6,6 +6,8 @@ pack_padded_sequence(enforce_sorted=False) and padded back to the full length, a
 implementation does), h0 and c0. `torch-onnx` uses PyTorch's default exporter
 (`torch.onnx.export(dynamo=True)`, through torch.export), `torch-onnx-legacy` the TorchScript one
 (`dynamo=False`); neither falls back to the other. ONNX Runtime runs the graph on its CPU kernels.
+A worker keeps the last few sessions (adapters/export_cache.py): a call with the same weights and
+structure (a relation check's other sequence length, batch size or state) reuses the export.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from . import opsets
+from .export_cache import SessionCache, input_signature, weights_digest
 from .request import Request, Tensors, named
 from .torch_adapter import DTYPES, build_module
 
@@ -68,6 +71,29 @@ def graph_inputs(request: Request) -> dict[str, np.ndarray]:
     return inputs
 
 
+def dynamic_axes(
+    request: Request, inputs: dict[str, np.ndarray], dynamo: bool
+) -> dict[str, dict[int, str]]:
+    """For the TorchScript exporter, the sequence and batch axes of every input and output,
+    named, so that one export runs every length and batch size (as a deployed model does; the
+    results are bit for bit those of a static export, checked case by case before adopting it,
+    docs/PERFORMANCE.md). None with lengths: the padded output's length is fixed in the graph
+    (pad_packed_sequence's total_length). None for the default exporter: torch 2.13's
+    torch.onnx.export(dynamo=True) refuses these dynamic_axes ("Failed to convert
+    'dynamic_axes' to 'dynamic_shapes'"), so its graphs stay static and are reused only for
+    the same shapes."""
+    if dynamo or "lengths" in inputs:
+        return {}
+    time_and_batch = {0: "batch", 1: "seq"} if request.spec.batch_first else {0: "seq", 1: "batch"}
+    axes = {"x": time_and_batch, "output": time_and_batch}
+    axes |= {name: {1: "batch"} for name in ("h0", "c0", "h_n", "c_n")}
+    return {name: axes[name] for name in (*inputs, *outputs_of(request))}
+
+
+def outputs_of(request: Request) -> list[str]:
+    return ["output", "h_n"] + (["c_n"] if request.spec.mode == "LSTM" else [])
+
+
 def export(request: Request, dynamo: bool) -> bytes:
     spec = request.spec
     dtype = DTYPES[request.dtype]
@@ -76,25 +102,47 @@ def export(request: Request, dynamo: bool) -> bytes:
     total_length = request.seq_len if "lengths" in inputs else None
     wrapper = Exported(build_module(spec, request.params, dtype), spec.mode, total_length, states)
     args = tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values())
-    outputs = ["output", "h_n"] + (["c_n"] if spec.mode == "LSTM" else [])
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecation and batch-size advice, not findings
         torch.onnx.export(
             wrapper, args, buffer, dynamo=dynamo, input_names=list(inputs),
-            output_names=outputs, opset_version=OPSET, verbose=False,
+            output_names=outputs_of(request), opset_version=OPSET, verbose=False,
+            dynamic_axes=dynamic_axes(request, inputs, dynamo) or None,
         )  # fmt: skip
     return buffer.getvalue()
 
 
-def run_exported(request: Request, dynamo: bool) -> Tensors:
+SESSIONS: SessionCache = SessionCache()
+
+
+def session_for(request: Request, dynamo: bool):
+    """The ONNX Runtime session of the request's export, from SESSIONS when an earlier call
+    exported the same graph (export_cache: same weights and structure; any length and batch
+    size unless lengths fix them)."""
     import onnxruntime
 
     from .onnx_adapter import session_options
 
-    session = onnxruntime.InferenceSession(
-        export(request, dynamo), session_options(), providers=["CPUExecutionProvider"]
+    inputs = graph_inputs(request)
+    static = not dynamic_axes(request, inputs, dynamo)
+    key = (
+        "dynamo" if dynamo else "legacy",
+        request.spec,
+        str(request.dtype),
+        input_signature(inputs, static),
+        weights_digest(request.params),
     )
+    return SESSIONS.get(
+        key,
+        lambda: onnxruntime.InferenceSession(
+            export(request, dynamo), session_options(), providers=["CPUExecutionProvider"]
+        ),
+    )
+
+
+def run_exported(request: Request, dynamo: bool) -> Tensors:
+    session = session_for(request, dynamo)
     inputs = graph_inputs(request)
     names = {i.name for i in session.get_inputs()}  # an exporter may drop an unused input
     results = session.run(
