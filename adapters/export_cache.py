@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -33,13 +33,17 @@ def weights_digest(params: Mapping[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def input_signature(inputs: Mapping[str, np.ndarray], static: bool) -> tuple:
-    """The graph's inputs as the key sees them: names and dtypes, and shapes where they are
-    baked into the graph."""
-    return tuple(
-        (name, value.dtype.str, value.shape if static else value.ndim)
-        for name, value in inputs.items()
-    )
+def input_signature(
+    inputs: Mapping[str, np.ndarray], open_axes: Mapping[str, Iterable[int]]
+) -> tuple:
+    """The graph's inputs as the key sees them: names, dtypes and shapes, None on the axes the
+    graph leaves open (any length there runs the same graph)."""
+    signature = []
+    for name, value in inputs.items():
+        open_here = set(open_axes.get(name, ()))
+        shape = tuple(None if axis in open_here else n for axis, n in enumerate(value.shape))
+        signature.append((name, value.dtype.str, shape))
+    return tuple(signature)
 
 
 class SessionCache(Generic[Session]):

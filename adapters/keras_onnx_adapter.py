@@ -9,8 +9,9 @@ batch, features), sliced per layer and direction inside the graph (an LSTM given
 two gets zeros for the other, in the graph). The canonical weights are set with
 `keras_adapter.keras_weights`, the model is converted in memory by `tf2onnx.convert.from_keras`
 (opset 17) and ONNX Runtime runs it on its CPU kernels. A setting tf2onnx cannot convert raises
-its own error: that is the outcome, there is no fallback. A worker keeps the last few sessions
-(adapters/export_cache.py): a call with the same weights, structure and shapes reuses the
+its own error: that is the outcome, there is no fallback. The model leaves the time axis open, so a
+worker keeps the last few sessions (adapters/export_cache.py) and a call with the same weights,
+structure and batch size (a relation check's other sequence length or state) reuses the
 conversion.
 """
 
@@ -44,12 +45,30 @@ def graph_inputs(request: Request) -> dict[str, np.ndarray]:
     return inputs
 
 
+# the time axis of x and mask is left open: one conversion runs every length. The batch axis
+# stays fixed: with it open too, tf2onnx's graph for a batch of one differs from the static one
+# by up to 1.2e-7 in float32 (measured, docs/PERFORMANCE.md); with the time axis alone open the
+# results are bit for bit the static graph's.
+OPEN_AXES = {"x": (1,), "mask": (1,)}
+
+
+def input_shapes(inputs: dict[str, np.ndarray]) -> dict[str, tuple]:
+    """Each input's shape in the model, None on the OPEN_AXES (x and mask are batch-major)."""
+    return {
+        name: tuple(
+            None if axis in OPEN_AXES.get(name, ()) else n for axis, n in enumerate(value.shape)
+        )
+        for name, value in inputs.items()
+    }
+
+
 def build_model(keras, spec: Spec, request: Request, inputs: dict[str, np.ndarray]):
     """The functional keras.Model of the whole stack, with the request's weights set."""
     ops = keras.ops
     dtype = str(request.dtype)
+    shapes = input_shapes(inputs)
     tensors = {
-        name: keras.Input(batch_shape=value.shape, dtype=str(value.dtype), name=name)
+        name: keras.Input(batch_shape=shapes[name], dtype=str(value.dtype), name=name)
         for name, value in inputs.items()
     }
     h0, c0 = tensors.get("h0"), tensors.get("c0")
@@ -114,7 +133,8 @@ def convert(request: Request) -> tuple[bytes, dict[str, np.ndarray]]:
 
     inputs = graph_inputs(request)
     model = build_model(keras, request.spec, request, inputs)
-    signature = [tf.TensorSpec(v.shape, tf.as_dtype(v.dtype), name=k) for k, v in inputs.items()]
+    shapes = input_shapes(inputs)
+    signature = [tf.TensorSpec(shapes[k], tf.as_dtype(v.dtype), name=k) for k, v in inputs.items()]
     with quiet():
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)
     keras.backend.clear_session()  # the converted model is all that is kept
@@ -126,8 +146,8 @@ SESSIONS: SessionCache = SessionCache()
 
 def session_for(request: Request, inputs: dict[str, np.ndarray]):
     """The ONNX Runtime session of the request's converted model, from SESSIONS when an earlier
-    call converted the same model: same weights, structure, inputs given and shapes (the model's
-    inputs have static shapes, `build_model`)."""
+    call converted the same model: same weights, structure, inputs given and shapes but for the
+    sequence length (OPEN_AXES)."""
     import onnxruntime
 
     from .onnx_adapter import session_options
@@ -135,7 +155,7 @@ def session_for(request: Request, inputs: dict[str, np.ndarray]):
     key = (
         request.spec,
         str(request.dtype),
-        input_signature(inputs, static=True),
+        input_signature(inputs, OPEN_AXES),
         weights_digest(request.params),
     )
     return SESSIONS.get(

@@ -125,12 +125,11 @@ def session_for(request: Request, dynamo: bool):
     from .onnx_adapter import session_options
 
     inputs = graph_inputs(request)
-    static = not dynamic_axes(request, inputs, dynamo)
     key = (
         "dynamo" if dynamo else "legacy",
         request.spec,
         str(request.dtype),
-        input_signature(inputs, static),
+        input_signature(inputs, dynamic_axes(request, inputs, dynamo)),
         weights_digest(request.params),
     )
     return SESSIONS.get(

@@ -65,9 +65,9 @@ def add_options(parser) -> None:
     group.addoption(
         "--quick",
         action="store_true",
-        help="of the selection (--impl, --check, --mode, --dtype; before -k), one case per check "
-        "kind, implementation and mode: the first the implementation supports, float32 where "
-        "selected (a first run)",
+        help="of the selection (--impl, --check, --mode, --dtype; before -k), per implementation "
+        "the fewest cases that run every check kind and every mode: ones the implementation "
+        "supports, float32 where selected (a first run)",
     )
 
 

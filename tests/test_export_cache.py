@@ -49,7 +49,7 @@ def test_the_cache_keeps_the_most_recent_few_and_does_not_keep_failures():
     assert "d" not in cache.entries
 
 
-def test_the_weights_digest_sees_a_change_in_place_and_the_key_sees_shapes_only_when_static():
+def test_the_weights_digest_sees_a_change_in_place_and_the_key_sees_shapes_but_open_axes():
     params = {"weight_ih_l0": np.zeros((3, 2), np.float32)}
     before = weights_digest(params)
     params["weight_ih_l0"][1, 1] = 1e-7  # the same array object, one value changed
@@ -58,8 +58,9 @@ def test_the_weights_digest_sees_a_change_in_place_and_the_key_sees_shapes_only_
         {"w": np.zeros(2, np.float64)}
     )
     a, b = {"x": np.zeros((7, 5, 3), np.float32)}, {"x": np.zeros((3, 1, 3), np.float32)}
-    assert input_signature(a, static=False) == input_signature(b, static=False)
-    assert input_signature(a, static=True) != input_signature(b, static=True)
+    assert input_signature(a, {"x": (0, 1)}) == input_signature(b, {"x": (0, 1)})
+    assert input_signature(a, {"x": (0,)}) != input_signature(b, {"x": (0,)})
+    assert input_signature(a, {}) != input_signature(b, {})
 
 
 def changed_weight_runs(impl: str) -> tuple[dict, dict, dict]:
@@ -112,4 +113,26 @@ def test_other_lengths_and_batch_sizes_reuse_one_torchscript_export_and_match_fr
         fresh = adapters.run_request("torch-onnx-legacy", request)
         for name in ("output", "h_n", "c_n"):
             assert tensors[name].shape == fresh[name].shape
+            np.testing.assert_array_equal(tensors[name], fresh[name])
+
+
+def test_other_lengths_reuse_one_keras_conversion_and_match_fresh_ones():
+    require("keras-onnx")
+    from adapters import keras_onnx_adapter as converter
+
+    spec = Spec(mode="LSTM", input_size=3, hidden_size=4, num_layers=2)
+    params = float32_params(spec, seed=7)
+    requests = [request_of(spec, params, seq, batch=2, seed=seq) for seq in (7, 3)]
+    requests = [replace(r, c0=np.ones_like(r.h0)) for r in requests]
+    converter.SESSIONS.clear()
+    built = converter.SESSIONS.built
+    got = [adapters.run_request("keras-onnx", r) for r in requests]
+    assert converter.SESSIONS.built == built + 1  # one conversion for both lengths
+    other_batch = request_of(spec, params, seq=7, batch=1, seed=1)  # the batch axis is fixed
+    adapters.run_request("keras-onnx", replace(other_batch, c0=np.ones_like(other_batch.h0)))
+    assert converter.SESSIONS.built == built + 2
+    for request, tensors in zip(requests, got):
+        converter.SESSIONS.clear()
+        fresh = adapters.run_request("keras-onnx", request)
+        for name in ("output", "h_n", "c_n"):
             np.testing.assert_array_equal(tensors[name], fresh[name])
