@@ -7,7 +7,8 @@ implementation does), h0 and c0. `torch-onnx` uses PyTorch's default exporter
 (`torch.onnx.export(dynamo=True)`, through torch.export), `torch-onnx-legacy` the TorchScript one
 (`dynamo=False`); neither falls back to the other. ONNX Runtime runs the graph on its CPU kernels.
 A worker keeps the last few sessions (adapters/export_cache.py): a call with the same weights and
-structure (a relation check's other sequence length, batch size or state) reuses the export.
+structure reuses the export, for any sequence length and batch size with the TorchScript
+exporter (dynamic axes, `dynamic_axes`), for the same shapes with the default one.
 """
 
 from __future__ import annotations
@@ -118,8 +119,8 @@ SESSIONS: SessionCache = SessionCache()
 
 def session_for(request: Request, dynamo: bool):
     """The ONNX Runtime session of the request's export, from SESSIONS when an earlier call
-    exported the same graph (export_cache: same weights and structure; any length and batch
-    size unless lengths fix them)."""
+    exported the same graph (same weights, structure and inputs given; the same shapes but for
+    the axes `dynamic_axes` leaves open)."""
     import onnxruntime
 
     from .onnx_adapter import session_options
