@@ -57,9 +57,7 @@ def with_rate(request: Request, kind: str, rate: float) -> Request:
 def inference(request: Request) -> Request:
     """The same call in inference with every rate 0: the side each property is measured from."""
     spec = replace(request.spec, dropout=0.0)
-    return replace(
-        request, spec=spec, training=False, input_dropout=0.0, recurrent_dropout=0.0
-    )
+    return replace(request, spec=spec, training=False, input_dropout=0.0, recurrent_dropout=0.0)
 
 
 def request(case: Case) -> Request:
