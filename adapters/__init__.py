@@ -14,7 +14,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from .errors import NotInstalled, Unsupported
-from .params import init_params, validate_cotangents, validate_inputs, validate_params
+from .params import (
+    init_params,
+    validate_cotangents,
+    validate_inputs,
+    validate_params,
+    validate_training,
+)
 from .registry import IMPLEMENTATIONS, Implementation
 from .request import Request, Setting, Tensors, as_tuple
 from .spec import Spec, param_shapes
@@ -75,6 +81,7 @@ def run_request(name: str, request: Request) -> Tensors:
     validate_params(request.spec, request.params)
     validate_inputs(request.spec, request.x, request.h0, request.c0, request.lengths)
     validate_cotangents(request.spec, request.x, request.cotangents)
+    validate_training(request)
     if reason := impl.unsupported_reason(request.setting):
         raise Unsupported(reason)
     if reason := impl.unavailable_reason():

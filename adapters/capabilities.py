@@ -23,6 +23,10 @@ FEATURES: dict[str, Callable[[Setting], bool]] = {
     "lengths": lambda s: s.lengths,
     "zero_length": lambda s: s.zero_length,
     "gradients": lambda s: s.gradients,
+    "training": lambda s: s.training,
+    "dropout": lambda s: s.spec.dropout > 0,  # PyTorch's, on every layer's output but the last
+    "input_dropout": lambda s: s.input_dropout,
+    "recurrent_dropout": lambda s: s.recurrent_dropout,
 }
 
 

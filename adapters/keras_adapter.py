@@ -4,7 +4,9 @@ Keras has no num_layers, batch_first or proj_size: layers are stacked with retur
 two directions use Bidirectional(merge_mode="concat"), time-major inputs are transposed, and
 proj_size > 0 cannot be expressed (no Keras recurrent layer projects its hidden state; declared in
 the registry). Variable lengths are Keras's own masking: a boolean (batch, time) mask passed to
-every layer's call. The backend is fixed per process by KERAS_BACKEND; `keras_backends.py`
+every layer's call. A request's `input_dropout` and `recurrent_dropout` are every stacked
+layer's `dropout` and `recurrent_dropout` (seeded with `request.seed`), and `training` is passed
+to each layer's call. The backend is fixed per process by KERAS_BACKEND; `keras_backends.py`
 decides where each backend runs.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from dataclasses import dataclass
 from functools import lru_cache, partial
 
 import numpy as np
@@ -60,13 +63,29 @@ def keras_weights(spec: Spec, w: LayerWeights) -> list[np.ndarray]:
     return [w.w_ih.T, w.w_hh.T] + ([w.folded_bias] if spec.bias else [])
 
 
-def make_layer(keras, spec: Spec, dtype: str):
+@dataclass(frozen=True)
+class Dropout:
+    """A Keras layer's dropout arguments: part of a built layer's cache key."""
+
+    rate: float = 0.0  # Keras `dropout`, on the layer's input
+    recurrent: float = 0.0  # Keras `recurrent_dropout`, on the state in the recurrent product
+    seed: int = 0
+
+    @classmethod
+    def of(cls, request: Request) -> Dropout:
+        return cls(request.input_dropout, request.recurrent_dropout, request.seed)
+
+
+def make_layer(keras, spec: Spec, dtype: str, dropout: Dropout = Dropout()):
     common = dict(
         units=spec.hidden_size,
         use_bias=spec.bias,
         return_sequences=True,
         return_state=True,
         dtype=dtype,
+        dropout=dropout.rate,
+        recurrent_dropout=dropout.recurrent,
+        seed=dropout.seed,
     )
     if spec.mode == "RNN":
         layer = keras.layers.SimpleRNN(activation=spec.nonlinearity, **common)
@@ -101,6 +120,8 @@ def precision_scope(backend: str, dtype: str):
 def run(backend: str, request: Request) -> Tensors:
     dtype = str(request.dtype)
     keras = import_keras(backend)
+    if request.cotangents is not None and (request.training or Dropout.of(request) != Dropout()):
+        raise NotImplementedError("the keras adapter computes gradients in inference mode only")
     with precision_scope(backend, dtype):
         if request.cotangents is not None:
             return _run_with_gradients(keras, request)
@@ -108,7 +129,14 @@ def run(backend: str, request: Request) -> Tensors:
 
 
 @lru_cache(maxsize=256)
-def built_layer(backend: str, layer_spec: Spec, dtype: str, input_shape: tuple):
+def built_layer(
+    backend: str,
+    layer_spec: Spec,
+    dtype: str,
+    input_shape: tuple,
+    dropout: Dropout = Dropout(),
+    training: bool = False,
+):
     """A built Keras layer for one stacked layer, and how to call it; cached by structure.
 
     As Keras itself runs models in model.predict and fit: on TensorFlow the call is a
@@ -117,18 +145,18 @@ def built_layer(backend: str, layer_spec: Spec, dtype: str, input_shape: tuple):
     the time loop on every call). PyTorch runs eagerly, as Keras runs it.
     """
     keras = import_keras(backend)
-    layer = make_layer(keras, layer_spec, dtype)
+    layer = make_layer(keras, layer_spec, dtype, dropout)
     layer.build(input_shape)
     if backend == "torch":
         return layer, lambda x, initial_state, mask: layer(
-            x, initial_state=initial_state, mask=mask
+            x, initial_state=initial_state, mask=mask, training=training
         )
     if backend == "tensorflow":
         import tensorflow as tf
 
         @tf.function
         def graph(x, initial_state, mask):
-            return layer(x, initial_state=initial_state, mask=mask)
+            return layer(x, initial_state=initial_state, mask=mask, training=training)
 
         return layer, graph
 
@@ -137,7 +165,7 @@ def built_layer(backend: str, layer_spec: Spec, dtype: str, input_shape: tuple):
     @jax.jit
     def stateless(trainable, non_trainable, x, initial_state, mask):
         outputs, _ = layer.stateless_call(
-            trainable, non_trainable, x, initial_state=initial_state, mask=mask
+            trainable, non_trainable, x, initial_state=initial_state, mask=mask, training=training
         )
         return outputs
 
@@ -156,7 +184,14 @@ def _run_layers(keras, request: Request) -> Tensors:
     mask = None if request.lengths is None else np.ascontiguousarray(request.valid_steps().T)
 
     def run_layer(layer_index, inputs, initial):
-        layer, call = built_layer(backend, spec.one_layer(layer_index), dtype, tuple(inputs.shape))
+        layer, call = built_layer(
+            backend,
+            spec.one_layer(layer_index),
+            dtype,
+            tuple(inputs.shape),
+            Dropout.of(request),
+            request.training,
+        )
         for direction, cell in enumerate(direction_cells(layer, spec)):
             w = layer_weights(spec, params, layer_index, direction, request.dtype)
             cell.set_weights(keras_weights(spec, w))

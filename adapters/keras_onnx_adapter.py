@@ -25,7 +25,7 @@ import numpy as np
 
 from . import keras_adapter, opsets
 from .export_cache import SessionCache, input_signature, weights_digest
-from .keras_adapter import direction_cells, keras_weights, make_layer
+from .keras_adapter import Dropout, direction_cells, keras_weights, make_layer
 from .layout import layer_weights
 from .request import Request, Tensors, named
 from .spec import Spec
@@ -81,7 +81,7 @@ def build_model(keras, spec: Spec, request: Request, inputs: dict[str, np.ndarra
 
     hidden, finals, layers = tensors["x"], [], []
     for index in range(spec.num_layers):
-        layer = make_layer(keras, spec.one_layer(index), dtype)
+        layer = make_layer(keras, spec.one_layer(index), dtype, Dropout.of(request))
         initial_state = None
         if h0 is not None:  # Keras: [h, c] per direction, forward first
             rows = [index * spec.num_directions + d for d in range(spec.num_directions)]
@@ -154,6 +154,8 @@ def session_for(request: Request, inputs: dict[str, np.ndarray]):
 
     key = (
         request.spec,
+        Dropout.of(request),  # a graph converted with other dropout layers is another graph
+        request.training,
         str(request.dtype),
         input_signature(inputs, OPEN_AXES),
         weights_digest(request.params),

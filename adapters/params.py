@@ -132,3 +132,18 @@ def validate_cotangents(spec: Spec, x: np.ndarray, cotangents) -> None:
             raise TypeError(f"cotangents[{name!r}] must be floating point, got {value.dtype}")
         if value.shape != shape:
             raise ValueError(f"cotangents[{name!r}] has shape {value.shape}, expected {shape}")
+
+
+def validate_training(request) -> None:
+    """`training` a bool, the Keras-style rates floats in [0, 1], `seed` an int."""
+    if not isinstance(request.training, bool):
+        raise TypeError(f"training must be a bool, got {type(request.training).__name__}")
+    for name in ("input_dropout", "recurrent_dropout"):
+        rate = getattr(request, name)
+        # bool is an int subclass: `input_dropout=True` is a mistake, not a rate of 1
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+            raise TypeError(f"{name} must be a float, got {type(rate).__name__} {rate!r}")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {rate}")
+    if isinstance(request.seed, bool) or not isinstance(request.seed, int):
+        raise TypeError(f"seed must be an int, got {type(request.seed).__name__}")

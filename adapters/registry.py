@@ -130,6 +130,96 @@ TORCH_ONNX_LEGACY_LIMITS = TORCH_ONNX_LIMITS + (
 )
 
 
+# Dropout (docs/CONVENTIONS.md, "Dropout"): what each framework has, verified in its source.
+NO_KERAS_STYLE_DROPOUT = (
+    Limit(
+        "input_dropout",
+        "torch.nn.RNN/LSTM/GRU have no dropout on a layer's input: their one `dropout` argument "
+        "drops each layer's output but the last's, between layers",
+    ),
+    Limit(
+        "recurrent_dropout",
+        "torch.nn.RNN/LSTM/GRU have no dropout on the recurrent state (no recurrent_dropout "
+        "argument)",
+    ),
+)
+KERAS_DROPOUT_LIMITS = (
+    Limit(
+        "dropout",
+        "Keras recurrent layers have no between-layer dropout (a SimpleRNN/LSTM/GRU is one layer "
+        "with `dropout` on its input and `recurrent_dropout` on its state; the next layer's input "
+        "`dropout` keeps one mask for all steps and also drops the first layer's input): "
+        "PyTorch's between-layer dropout cannot be expressed",
+    ),
+)
+NO_DROPOUT = "{what} has no dropout: {where}"
+
+
+def no_dropout(what: str, where: str, training: str) -> tuple[Limit, ...]:
+    """The limits of a framework with neither a dropout argument nor a training mode."""
+    reason = NO_DROPOUT.format(what=what, where=where)
+    return (Limit("training", training),) + tuple(
+        Limit(feature, reason) for feature in ("dropout", "input_dropout", "recurrent_dropout")
+    )
+
+
+NUMPY_LIMITS = (
+    Limit(
+        "training",
+        "the NumPy reference computes PyTorch's documented inference equations: no training "
+        "mode, no dropout masks",
+    ),
+    Limit("input_dropout", "PyTorch's equations have no dropout on a layer's input"),
+    Limit("recurrent_dropout", "PyTorch's equations have no dropout on the recurrent state"),
+)
+FLAX_DROPOUT_LIMITS = no_dropout(
+    "Flax",
+    "nn.RNN / nnx.RNN and their LSTMCell, OptimizedLSTMCell, GRUCell and SimpleCell take no "
+    "dropout rate (flax/linen/recurrent.py, flax/nnx/nn/recurrent.py)",
+    "Flax's nn.RNN / nnx.RNN and their cells have no training or deterministic flag",
+)
+ONNX_DROPOUT_LIMITS = no_dropout(
+    "ONNX",
+    "the RNN, LSTM and GRU operators have no dropout attribute",
+    "an ONNX RNN/LSTM/GRU graph is an inference graph: no training mode",
+)
+JAX_REF_DROPOUT_LIMITS = (
+    Limit("training", "jax.experimental.rnn.lstm_ref has no training or inference mode"),
+    Limit(
+        "dropout",
+        "jax.experimental.rnn.lstm_ref refuses a non-zero dropout: NotImplementedError('Dropout "
+        "not supported in LSTM reference because we cannot determine CUDNN dropout mask.')",
+    ),
+    *(
+        Limit(feature, f"jax.experimental.rnn has no {feature} argument")
+        for feature in ("input_dropout", "recurrent_dropout")
+    ),
+)
+JAX_CUDNN_DROPOUT_LIMITS = (
+    Limit(
+        "training",
+        "jax.experimental.rnn.lstm has no training or inference switch: one forward primitive "
+        "(rnn_fwd) that hands its dropout to cuDNN",
+    ),
+    Limit(
+        "dropout",
+        "jax.experimental.rnn.lstm has no inference switch: a non-zero dropout cannot be asked "
+        "to be ignored in inference",
+    ),
+    *(
+        Limit(feature, f"jax.experimental.rnn has no {feature} argument")
+        for feature in ("input_dropout", "recurrent_dropout")
+    ),
+)
+EXPORTED_TRAINING = (
+    Limit(
+        "training",
+        "the module is exported in inference (eval) mode: an ONNX inference graph has no "
+        "training mode",
+    ),
+)
+
+
 IMPLEMENTATIONS: dict[str, Implementation] = {
     impl.name: impl
     for impl in (
@@ -139,6 +229,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("numpy",),
             "",
             "NumPy reference of PyTorch's documented equations",
+            limits=NUMPY_LIMITS,
             gradients=True,
         ),
         Implementation(
@@ -147,7 +238,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("torch",),
             "torch",
             "torch.nn.RNN/LSTM/GRU on the CPU",
-            limits=TORCH_LIMITS,
+            limits=TORCH_LIMITS + NO_KERAS_STYLE_DROPOUT,
             gradients=True,
         ),
         Implementation(
@@ -157,7 +248,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "keras",
             "Keras 3 on TensorFlow: SimpleRNN/LSTM/GRU(reset_after=True), Bidirectional",
             function="run_tensorflow",
-            limits=KERAS_LIMITS,
+            limits=KERAS_LIMITS + KERAS_DROPOUT_LIMITS,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -168,7 +259,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "keras,jax",
             "Keras 3 on JAX (in a child process unless this one uses that backend)",
             function="run_jax",
-            limits=KERAS_LIMITS,
+            limits=KERAS_LIMITS + KERAS_DROPOUT_LIMITS,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -179,7 +270,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "keras,torch",
             "Keras 3 on PyTorch (in a child process unless this one uses that backend)",
             function="run_torch",
-            limits=KERAS_LIMITS,
+            limits=KERAS_LIMITS + KERAS_DROPOUT_LIMITS,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -191,7 +282,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "torch.nn.RNN/LSTM/GRU on CUDA (cuDNN), TF32 off",
             function="run_cuda",
             device="cuda",
-            limits=TORCH_LIMITS,
+            limits=TORCH_LIMITS + NO_KERAS_STYLE_DROPOUT,
             gradients=True,
         ),
         Implementation(
@@ -202,7 +293,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax.experimental.rnn.lstm (cuDNN), precision HIGHEST: LSTM, float32",
             function="run_cuda",
             device="cuda",
-            limits=JAX_CUDNN_LIMITS,
+            limits=JAX_CUDNN_LIMITS + JAX_CUDNN_DROPOUT_LIMITS,
             gradients=True,
         ),
         Implementation(
@@ -211,7 +302,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("jax",),
             "jax",
             "jax.experimental.rnn.lstm_ref (pure JAX, CPU): LSTM",
-            limits=JAX_RNN_LIMITS,
+            limits=JAX_RNN_LIMITS + JAX_REF_DROPOUT_LIMITS,
             gradients=True,
         ),
         Implementation(
@@ -220,7 +311,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("flax", "jax"),
             "jax",
             "Flax linen: nn.RNN over LSTMCell / GRUCell / SimpleCell, nn.Bidirectional",
-            limits=FLAX_LIMITS,
+            limits=FLAX_LIMITS + FLAX_DROPOUT_LIMITS,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -231,7 +322,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax",
             "Flax linen: nn.RNN over OptimizedLSTMCell (LSTM only), nn.Bidirectional",
             function="run_optimized",
-            limits=OPTIMIZED_LSTM_LIMITS,
+            limits=OPTIMIZED_LSTM_LIMITS + FLAX_DROPOUT_LIMITS,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -241,7 +332,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ("flax", "jax"),
             "jax",
             "Flax NNX: nnx.RNN over LSTMCell / GRUCell / SimpleCell, nnx.Bidirectional",
-            limits=FLAX_LIMITS,
+            limits=FLAX_LIMITS + FLAX_DROPOUT_LIMITS,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -252,7 +343,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "jax",
             "Flax NNX: nnx.RNN over OptimizedLSTMCell (LSTM only), nnx.Bidirectional",
             function="run_optimized",
-            limits=OPTIMIZED_LSTM_LIMITS,
+            limits=OPTIMIZED_LSTM_LIMITS + FLAX_DROPOUT_LIMITS,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -264,7 +355,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "ONNX Runtime (CPU) on an ONNX graph (opset 17) of RNN/LSTM/GRU nodes built with "
             "onnx.helper; batch_first transposed in NumPy",
             function="run_onnxruntime",
-            limits=ONNX_RUNTIME_LIMITS,
+            limits=ONNX_RUNTIME_LIMITS + ONNX_DROPOUT_LIMITS,
             opset=opsets.ONNX_GRAPH,
         ),
         Implementation(
@@ -275,7 +366,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "onnx.reference.ReferenceEvaluator on the same ONNX graph (opset 17); batch_first "
             "transposed in NumPy",
             function="run_reference",
-            limits=ONNX_LIMITS,
+            limits=ONNX_LIMITS + ONNX_DROPOUT_LIMITS,
             opset=opsets.ONNX_GRAPH,
         ),
         Implementation(
@@ -286,7 +377,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "the torch module exported by torch.onnx.export (default exporter, dynamo=True, "
             "opset 18), run by ONNX Runtime (CPU)",
             function="run_dynamo",
-            limits=TORCH_ONNX_LIMITS,
+            limits=TORCH_ONNX_LIMITS + NO_KERAS_STYLE_DROPOUT + EXPORTED_TRAINING,
             pairwise=("forward", "lengths", "claims", *RELATIONS),
             opset=opsets.TORCH_EXPORT,
         ),
@@ -298,7 +389,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "the torch module exported by the TorchScript exporter (torch.onnx.export "
             "dynamo=False, opset 18), run by ONNX Runtime (CPU)",
             function="run_legacy",
-            limits=TORCH_ONNX_LEGACY_LIMITS,
+            limits=TORCH_ONNX_LEGACY_LIMITS + NO_KERAS_STYLE_DROPOUT + EXPORTED_TRAINING,
             pairwise=RELATIONS,
             opset=opsets.TORCH_EXPORT,
         ),
@@ -310,7 +401,12 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "the Keras model (TensorFlow backend) converted by tf2onnx.convert.from_keras "
             "(opset 17), run by ONNX Runtime (CPU)",
             limits=KERAS_LIMITS
+            + KERAS_DROPOUT_LIMITS
             + (
+                Limit(
+                    "training",
+                    "tf2onnx converts the Keras model's inference graph: no training mode",
+                ),
                 Limit(
                     "gradients",
                     "an ONNX inference graph computes no gradients in ONNX Runtime",

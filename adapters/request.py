@@ -29,6 +29,9 @@ class Setting:
     lengths: bool = False  # per-row sequence lengths are given
     zero_length: bool = False  # ... and at least one row has length 0
     gradients: bool = False  # cotangents are given: gradients are asked for
+    training: bool = False  # training mode: dropout applies (docs/CONVENTIONS.md, "Dropout")
+    input_dropout: bool = False  # a non-zero Keras-style rate on each layer's input
+    recurrent_dropout: bool = False  # a non-zero Keras-style rate on the recurrent state
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,13 @@ class Request:
     with `spec.batch_first`). The implementation then also returns the vector-Jacobian product
     of those cotangents, named as `gradient_names(self)` lists them (docs/CONVENTIONS.md,
     "Gradients").
+
+    `training` runs the layer in training mode, where dropout applies: PyTorch's between-layer
+    `spec.dropout`, and the Keras-style rates `input_dropout` (on each layer's input) and
+    `recurrent_dropout` (on the recurrent state in each layer's recurrent product). In inference
+    (the default) every rate is ignored. `seed` seeds the framework's dropout RNG for the call,
+    so one call is repeatable; streams differ between frameworks, so no check compares masks
+    (docs/CONVENTIONS.md, "Dropout").
     """
 
     spec: Spec
@@ -54,6 +64,10 @@ class Request:
     c0: np.ndarray | None = None
     lengths: np.ndarray | None = None
     cotangents: Mapping[str, np.ndarray] | None = None
+    training: bool = False
+    input_dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    seed: int = 0
 
     @property
     def dtype(self) -> np.dtype:
@@ -75,6 +89,9 @@ class Request:
             lengths=self.lengths is not None,
             zero_length=self.lengths is not None and bool(np.any(self.lengths == 0)),
             gradients=self.cotangents is not None,
+            training=self.training,
+            input_dropout=self.input_dropout > 0,
+            recurrent_dropout=self.recurrent_dropout > 0,
         )
 
     def batch_major_x(self) -> np.ndarray:

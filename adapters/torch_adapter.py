@@ -4,7 +4,9 @@
 the call (cuDNN and matmul flags), because float32 is judged by float32's tolerance. Whether every
 cuDNN RNN path obeys those flags (pytorch#179445) is exactly what its grid shows on a GPU.
 Variable lengths go through PyTorch's own packed sequences: pack_padded_sequence(...,
-enforce_sorted=False), the module, pad_packed_sequence(..., total_length=T).
+enforce_sorted=False), the module, pad_packed_sequence(..., total_length=T). A training request
+puts the module in train mode (its `dropout` between layers applies), with torch's global RNG
+seeded from `request.seed` inside `torch.random.fork_rng`, so the caller's RNG state is untouched.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def run_cuda(request: Request) -> Tensors:
 def run_on(device: str, request: Request) -> Tensors:
     spec, x, h0, c0 = request.spec, request.x, request.h0, request.c0
     dtype = DTYPES[x.dtype]
-    module = build_module(spec, request.params, dtype).to(device)
+    module = build_module(spec, request.params, dtype).to(device).train(request.training)
 
     def tensor(a):
         return torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
@@ -105,7 +107,9 @@ def run_on(device: str, request: Request) -> Tensors:
         inputs = torch.nn.utils.rnn.pack_padded_sequence(
             inputs, lengths, batch_first=spec.batch_first, enforce_sorted=False
         )
-    with torch.set_grad_enabled(wants_gradients):
+    devices = [torch.device(device)] if device != "cpu" else []
+    with torch.set_grad_enabled(wants_gradients), torch.random.fork_rng(devices=devices):
+        torch.manual_seed(request.seed)
         output, final = module(inputs, state)
         if request.lengths is not None:
             output, _ = torch.nn.utils.rnn.pad_packed_sequence(

@@ -92,8 +92,47 @@ SEQUENCE_LENGTHS = Axis(
     values_for=_zero_length_probe,
 )
 
+DROPOUT_RATE = 0.5  # the non-zero rate below 1 of the dropout check: half the units dropped
+# Dropout (the `dropout` check): which rate a case is about, and the property it checks of it.
+DROPOUT_KINDS = {  # kind -> (its part of a case id, its row in the report)
+    "between": ("between_layers", "dropout between layers (PyTorch)"),
+    "input": ("input_dropout", "dropout on the input (Keras)"),
+    "recurrent": ("recurrent_dropout", "dropout on the recurrent state (Keras)"),
+}
+DROPOUT_PROPERTIES = {  # property -> its part of a case id (and its row in the report)
+    "inference_ignores": "inference ignores a non-zero rate",
+    "training_rate0": "training with rate 0 equals inference",
+    "training_changes": "training with a non-zero rate changes the output",
+    "training_rate1": "training with rate 1 gives the documented result",
+    "one_layer_ignores": "one layer ignores between-layer dropout in training",
+}
+
+
+def _dropout_properties(c: Mapping[str, Any]) -> tuple:
+    """A one-layer module ignoring its dropout is PyTorch's between-layer rate only."""
+    every = tuple(DROPOUT_PROPERTIES)
+    return every if c["dropout"] == "between" else every[:-1]
+
+
+DROPOUT = Axis(
+    "dropout",
+    tuple(DROPOUT_KINDS),
+    lambda c: DROPOUT_KINDS[c.dropout][0] if c.dropout else "",
+    "dropout",
+    lambda config: DROPOUT_KINDS[config["dropout"]][1] if config.get("dropout") else "no dropout",
+)
+DROPOUT_PROPERTY = Axis(
+    "dropout_property",
+    tuple(DROPOUT_PROPERTIES),
+    lambda c: c.dropout_property,
+    "dropout property",
+    lambda config: DROPOUT_PROPERTIES.get(config.get("dropout_property", ""), "none"),
+    values_for=_dropout_properties,
+)
+
 LAYER_AXES = (MODE, LAYERS, DIRECTIONS, LAYOUT, PROJECTION, BIAS, INITIAL_STATE)
-ALL_AXES = (*LAYER_AXES, SEQUENCE_LENGTHS)  # every axis, in case-id order
+# every axis, in case-id order (the dropout axes add nothing to other checks' ids)
+ALL_AXES = (*LAYER_AXES, SEQUENCE_LENGTHS, DROPOUT, DROPOUT_PROPERTY)
 
 
 def _gradient_lengths(c: Mapping[str, Any]) -> tuple:

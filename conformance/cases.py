@@ -19,7 +19,16 @@ import adapters
 from adapters import Request, Setting
 from adapters.layout import to_time_major
 
-from .axes import ALL_AXES, BATCH, HIDDEN_SIZE, INPUT_SIZE, LENGTHS, MODE_LABELS, SEQ_LEN
+from .axes import (
+    ALL_AXES,
+    BATCH,
+    DROPOUT_RATE,
+    HIDDEN_SIZE,
+    INPUT_SIZE,
+    LENGTHS,
+    MODE_LABELS,
+    SEQ_LEN,
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,8 @@ class Case:
     bias: bool = True
     initial_state: str = "given"  # "given", or "zeros": h0/c0 not passed, the default is used
     lengths: str = "full"  # a key of axes.LENGTHS
+    dropout: str = ""  # a key of axes.DROPOUT_KINDS: the rate the case is about ("" none)
+    dropout_property: str = ""  # a key of axes.DROPOUT_PROPERTIES
     implementation: str = "numpy"
     dtype: str = "float64"
 
@@ -61,7 +72,13 @@ class Case:
             batch_first=self.batch_first,
             bidirectional=self.bidirectional,
             proj_size=self.proj_size,
+            dropout=DROPOUT_RATE if self.dropout == "between" else 0.0,
         )
+
+    @property
+    def training(self) -> bool:
+        """Some run of the case is in training mode (every dropout property but one)."""
+        return bool(self.dropout_property) and self.dropout_property != "inference_ignores"
 
     @property
     def setting(self) -> Setting:
@@ -73,6 +90,9 @@ class Case:
             lengths=self.lengths != "full",
             zero_length=0 in (LENGTHS[self.lengths] or ()),
             gradients=CHECKS[self.check].gradients if self.check else False,
+            training=self.training,
+            input_dropout=self.dropout == "input",
+            recurrent_dropout=self.dropout == "recurrent",
         )
 
     @property
@@ -80,12 +100,27 @@ class Case:
         """What decides the weights and inputs: shared by every check, implementation, dtype and
         layout of one layer configuration."""
         return replace(
-            self, check="", implementation="", dtype="", batch_first=False, lengths="full"
+            self,
+            check="",
+            implementation="",
+            dtype="",
+            batch_first=False,
+            lengths="full",
+            dropout="",
+            dropout_property="",
         )
 
     def config(self) -> dict:
-        """The `config` of a results-file record (docs/RESULTS.md)."""
-        return {
+        """The `config` of a results-file record (docs/RESULTS.md); a dropout case adds which
+        rate it is about, its non-zero value and the property."""
+        dropout = {}
+        if self.dropout:
+            dropout = {
+                "dropout": self.dropout,
+                "dropout_rate": DROPOUT_RATE,
+                "dropout_property": self.dropout_property,
+            }
+        return dropout | {
             "mode": self.mode,
             "nonlinearity": self.nonlinearity,
             "num_layers": self.num_layers,

@@ -121,6 +121,13 @@ def lengths_ignored(request: Request) -> Request:
     return replace(request, lengths=None)
 
 
+def dropout_ignored(request: Request) -> Request:
+    """What a Keras LSTM or GRU computes in training with a rate of 1 its cell ignores:
+    inference, every rate 0 (the reference is inference whatever the request's rates)."""
+    spec = replace(request.spec, dropout=0.0)
+    return replace(request, spec=spec, training=False, input_dropout=0.0, recurrent_dropout=0.0)
+
+
 @cache
 def installed_version(package: str) -> str | None:
     try:
@@ -544,6 +551,108 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         link="docs/findings/onnx-runtime-double-rnn.md",
         repro="see docs/findings/onnx-runtime-double-rnn.md",
         raises=r"LSTM operator does not support double yet",
+    ),
+]
+
+
+# Keras' LSTM and GRU cells apply a rate only when 0 < rate < 1; their fused inner loop (where a
+# backend has one for the layer) applies `dropout` whenever it is non-zero; SimpleRNN applies
+# any non-zero rate. Which of the two runs depends on the backend (docs/findings/
+# keras-rnn-dropout-rate-one.md).
+# implementation -> the (mode, dropout kind) pairs whose rate 1 is ignored
+KERAS_RATE_ONE_IGNORED = {
+    "keras": {(m, k) for m in ("LSTM", "GRU") for k in ("input", "recurrent")},
+    "keras-jax": {("LSTM", "input"), ("LSTM", "recurrent"), ("GRU", "recurrent")},
+    "keras-torch": {("LSTM", "recurrent"), ("GRU", "recurrent")},
+}
+KERAS_RATE_ONE_REASON = (
+    "Keras' {where} ignores a rate of 1 in training: the LSTM and GRU cells apply `dropout` and "
+    "`recurrent_dropout` only when 0 < rate < 1 (keras/src/layers/rnn/lstm.py, gru.py), so "
+    "training with rate 1 is inference, not the documented 'fraction of the units to drop' = all "
+    "of them; SimpleRNN drops them all, and the fused LSTM/GRU loop of the torch backend (and "
+    "GRU on JAX) applies `dropout=1` as zero input"
+)
+KERAS_RATE_ONE_WHERE = {
+    "keras": "LSTM and GRU (TensorFlow backend, CPU: the cell loop)",
+    "keras-jax": "LSTM (and GRU's recurrent_dropout) on JAX",
+    "keras-torch": "LSTM and GRU on PyTorch, for recurrent_dropout (the cell loop)",
+}
+KNOWN_DIVERGENCES += [
+    KnownDivergence(
+        implementation=name,
+        package="keras",
+        versions=">=3.0",
+        applies_to=lambda case, pairs=pairs: (
+            case.dropout_property == "training_rate1" and (case.mode, case.dropout) in pairs
+        ),
+        reason=KERAS_RATE_ONE_REASON.format(where=KERAS_RATE_ONE_WHERE[name]),
+        link="docs/findings/keras-rnn-dropout-rate-one.md",
+        repro="see docs/findings/keras-rnn-dropout-rate-one.md",
+        tensors=("output", "h_n", "c_n"),
+        computes_with=dropout_ignored,
+        checks=("dropout",),
+    )
+    for name, pairs in KERAS_RATE_ONE_IGNORED.items()
+]
+# keras#23704 (above) in the dropout check: float64 computed in float32 where one side of a
+# property runs Keras' generic cell loop (its matmul, or JAX's tanh, in float32) and is compared
+# with the float64 reference, or with a fused float64 path (keras-torch: a non-zero
+# recurrent_dropout always takes the cell loop, rate 0 the fused torch LSTM/GRU).
+KNOWN_DIVERGENCES += [
+    KnownDivergence(
+        implementation="keras-jax",
+        package="keras",
+        versions=">=3.0",
+        applies_to=lambda case: (
+            case.dtype == "float64"
+            and case.mode in ("LSTM", "GRU")
+            and case.dropout_property == "training_rate1"
+        ),
+        reason=KERAS_FLOAT64_REASON.format(
+            backend="JAX (x64 enabled)",
+            what="keras.ops.tanh returns float32: LSTM and GRU in training with rate 1 meet the "
+            "float64 reference of the documented result with float32 accuracy (~1e-7)",
+        ),
+        link="https://github.com/keras-team/keras/issues/23704",
+        repro=(
+            'KERAS_BACKEND=jax JAX_ENABLE_X64=1 python -c "import keras; '
+            "print(keras.ops.tanh(keras.ops.ones((2,), dtype='float64')).dtype)\"  # float32"
+        ),
+        tensors=("output", "h_n", "c_n"),
+        within="float32",
+        checks=("dropout",),
+    ),
+    KnownDivergence(
+        implementation="keras-torch",
+        package="keras",
+        versions=">=3.0",
+        applies_to=lambda case: (
+            case.dtype == "float64"
+            and (
+                (case.mode == "RNN" and case.dropout_property == "training_rate1")
+                or (
+                    case.mode in ("LSTM", "GRU")
+                    and case.dropout == "recurrent"
+                    and case.dropout_property in ("inference_ignores", "training_rate1")
+                )
+            )
+        ),
+        reason=KERAS_FLOAT64_REASON.format(
+            backend="PyTorch",
+            what="the generic cell loop's keras.ops.matmul runs in float32 (~1e-7, not ~1e-16): "
+            "SimpleRNN always, LSTM and GRU whenever recurrent_dropout is non-zero (in inference "
+            "too: their fused float64 torch path is taken only without it), so those runs meet "
+            "the float64 reference, or the rate-0 run, with float32 accuracy",
+        ),
+        link="https://github.com/keras-team/keras/issues/23704",
+        repro=(
+            'KERAS_BACKEND=torch python -c "import numpy as np, keras; '
+            "a = keras.ops.ones((2, 2), dtype='float64'); print(keras.ops.matmul(a, a).dtype)\""
+            "  # torch.float32"
+        ),
+        tensors=("output", "h_n", "c_n"),
+        within="float32",
+        checks=("dropout",),
     ),
 ]
 

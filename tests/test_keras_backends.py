@@ -91,3 +91,19 @@ def test_a_plain_script_without_a_main_guard_can_use_a_child_backend(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.count("ran (5, 2, 4)") == 1  # the script ran once, not in the child
+
+
+def test_the_training_fields_cross_the_process_boundary(keras_backends):
+    """SimpleRNN in training with input dropout 1 is the layer on zero input: deterministic,
+    and different from inference, so a child that dropped `training` or the rate would fail."""
+    from dataclasses import replace
+
+    spec = Spec(mode="RNN", input_size=3, hidden_size=4)
+    params = adapters.init_params(spec)
+    request = adapters.Request(spec, params, X, training=True, input_dropout=1.0, seed=3)
+    got = adapters.run_request("keras-jax", request)
+    plain = replace(request, training=False, input_dropout=0.0)  # what the reference runs
+    on_zeros = adapters.run_request("numpy", replace(plain, x=np.zeros_like(X)))
+    inference = adapters.run_request("numpy", plain)
+    np.testing.assert_allclose(got["output"], on_zeros["output"], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got["output"], inference["output"], rtol=1e-3, atol=1e-3)
