@@ -42,10 +42,11 @@ class Case:
     bias: bool = True
     initial_state: str = "given"  # "given", or "zeros": h0/c0 not passed, the default is used
     lengths: str = "full"  # a key of axes.LENGTHS
-    dropout: str = ""  # a key of axes.DROPOUT_KINDS: the rate the case is about ("" none)
-    dropout_property: str = ""  # a key of axes.DROPOUT_PROPERTIES
     implementation: str = "numpy"
     dtype: str = "float64"
+    # last, so that a Case built positionally (implementation, dtype) means what it meant
+    dropout: str = ""  # a key of axes.DROPOUT_KINDS: the rate the case is about ("" none)
+    dropout_property: str = ""  # a key of axes.DROPOUT_PROPERTIES
 
     @property
     def mode(self) -> str:
