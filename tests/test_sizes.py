@@ -18,7 +18,7 @@ from hypothesis import settings
 
 import adapters
 from adapters import numpy_reference
-from conformance import profiles, repro
+from conformance import divergences, profiles, repro
 from conformance.check import run_case
 from conformance.checks import sizes
 from conformance.grid import case_from_id
@@ -169,3 +169,63 @@ def test_a_value_the_registry_refuses_is_never_drawn(ci_profile):
 def test_an_unsupported_mode_is_unsupported_with_the_registry_reason():
     result = run_case(case_from_id("sizes-GRU-jax-float32"))
     assert result.outcome == "unsupported" and "no GRU" in result.reason
+
+
+def declare_one_row_offset(monkeypatch):
+    """A planted divergence: numpy's output is off for a batch of one (finite, nothing more)."""
+    planted = divergences.KnownDivergence(
+        implementation="numpy",
+        package="numpy",
+        versions=">=1",
+        applies_to=lambda case: case.mode == "GRU",
+        reason="planted: a batch of one is off",
+        link="https://example.invalid/issue/13",
+        tensors=("output",),
+        finite=True,
+    )
+    monkeypatch.setattr(divergences, "KNOWN_DIVERGENCES", [planted])
+
+
+def wrong_for_one_row(request):
+    tensors = dict(HONEST(request))
+    if request.batch == 1:
+        tensors["output"] = tensors["output"] + 1e-3
+    return tensors
+
+
+def test_a_divergence_that_shows_in_some_examples_is_a_known_divergence(ci_profile, monkeypatch):
+    """Examples too small or too large to show it are no sign of a fix: judged over them all."""
+    declare_one_row_offset(monkeypatch)
+    monkeypatch.setattr(numpy_reference, "run", wrong_for_one_row)
+    result = sizes.search(
+        case_from_id(CASE_ID), adapters.run_request, settings(ci_profile, max_examples=20)
+    )
+    assert result.outcome == "known-divergence", result.report()
+    outcomes = result.examples["outcomes"]
+    assert outcomes["known-divergence"] >= 1 and outcomes["passed"] >= 1
+    assert result.divergences[0].link == "https://example.invalid/issue/13"
+    assert schema_errors(result.record("t")) == []
+
+
+def test_a_divergence_that_shows_in_no_example_fails_the_case(ci_profile, monkeypatch):
+    declare_one_row_offset(monkeypatch)
+    result = run_case(case_from_id(CASE_ID))  # the honest implementation
+    assert result.outcome == "failed"
+    assert "showed in none of the examples" in result.reason
+    assert "https://example.invalid/issue/13" in result.reason
+    assert schema_errors(result.record("t")) == []
+
+
+def test_a_divergence_does_not_hide_another_mistake(ci_profile, monkeypatch):
+    declare_one_row_offset(monkeypatch)
+
+    def h_n_off(request):  # output off for one row (declared), h_n off too (not declared)
+        tensors = dict(wrong_for_one_row_narrower_hidden(request))
+        if request.batch == 1 and request.spec.hidden_size < request.spec.input_size:
+            tensors["h_n"] = tensors["h_n"] + 1e-3
+        return tensors
+
+    monkeypatch.setattr(numpy_reference, "run", h_n_off)
+    result = falsify(ci_profile)
+    assert result.outcome == "failed" and "h_n" in result.reason, result.report()
+    assert result.example.sizes.batch == 1
