@@ -18,7 +18,7 @@ from __future__ import annotations
 from hypothesis import Phase, settings
 
 CI, NIGHTLY = "conformance", "nightly"
-MAX_EXAMPLES_CI = 8
+MAX_EXAMPLES_CI = 10
 # The explain phase reruns variations of the falsifying example: an export or a compilation
 # each, for nothing a size search needs.
 PHASES = (Phase.explicit, Phase.generate, Phase.shrink)

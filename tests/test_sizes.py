@@ -229,3 +229,13 @@ def test_a_divergence_does_not_hide_another_mistake(ci_profile, monkeypatch):
     result = falsify(ci_profile)
     assert result.outcome == "failed" and "h_n" in result.reason, result.report()
     assert result.example.sizes.batch == 1
+
+
+def test_only_a_record_of_drawn_examples_may_leave_its_sizes_null(ci_profile):
+    forward = run_case(case_from_id("forward-GRU-L1-uni-seq_first-bias-h0-numpy-float64"))
+    record = forward.record("t")
+    assert schema_errors(record) == []
+    record["config"]["seq_len"] = None  # a grid case claims its sizes
+    assert schema_errors(record)
+    record["config"]["drawn"] = {"seq_len": "1..9"}
+    assert schema_errors(record) == []  # ... unless it says they were drawn

@@ -48,18 +48,14 @@ RANGES = {
     "num_layers": (1, 3),
 }
 SEED_MAX = 2**32 - 1
-# Where each example is an export or a compilation of its own (0.2 to a few seconds), fewer
-# examples: the profile's max_examples divided by this (at least 1). docs/TOLERANCES.md.
+# Where each example is an export, a conversion or a compilation of its own (measured on this
+# machine: 2 to 15 s of wall time each, against 0.03-0.4 s for numpy, torch and ONNX Runtime),
+# fewer examples: the profile's max_examples divided by this (at least 1). docs/PERFORMANCE.md.
+EXPENSIVE = 5
 EXAMPLE_DIVISOR = {
-    "torch-onnx": 4,
-    "torch-onnx-legacy": 4,
-    "keras-onnx": 4,
-    "jax": 2,
-    "flax": 2,
-    "flax-optimized": 2,
-    "flax-nnx": 2,
-    "flax-nnx-optimized": 2,
-    "keras-jax": 2,
+    **dict.fromkeys(("torch-onnx", "keras-onnx", "keras", "keras-jax", "jax"), EXPENSIVE),
+    **dict.fromkeys(("flax", "flax-optimized", "flax-nnx", "flax-nnx-optimized"), EXPENSIVE),
+    "keras-torch": 2,
 }
 FLAGS = ("num_layers", "bidirectional", "batch_first", "proj_size", "bias", "initial_state")
 SIZES = tuple(f.name for f in fields(Sizes))
