@@ -48,6 +48,14 @@ def _zero_length_probe(c: Mapping[str, Any]) -> tuple:
     return ("mixed", "with_zero") if small and c["initial_state"] == "given" else ("mixed",)
 
 
+DRAWN = "drawn (sizes)"
+
+
+def drawn_or(key: str, describe: Callable[[Mapping[str, Any]], str]):
+    """An axis's report row, or DRAWN for a record whose check kind draws that key (null)."""
+    return lambda config: DRAWN if config.get(key, "") is None else describe(config)
+
+
 def mode_name(config: Mapping[str, Any]) -> str:
     return f"RNN {config['nonlinearity']}" if config["mode"] == "RNN" else config["mode"]
 
@@ -57,31 +65,31 @@ LENGTH_NAMES = {"full": "full length", "mixed": "per-row lengths", "with_zero": 
 MODE = Axis("mode_label", tuple(MODE_LABELS), lambda c: c.mode_label, "mode", mode_name)
 LAYERS = Axis(
     "num_layers", (1, 2, 3), lambda c: f"L{c.num_layers}", "layers",
-    lambda config: f"{config['num_layers']} layer(s)",
+    drawn_or("num_layers", lambda config: f"{config['num_layers']} layer(s)"),
 )  # fmt: skip
 DIRECTIONS = Axis(
     "bidirectional", (False, True), lambda c: "bi" if c.bidirectional else "uni", "directions",
-    lambda config: "bidirectional" if config["bidirectional"] else "unidirectional",
+    drawn_or("bidirectional", lambda c: f"{'bi' if c['bidirectional'] else 'uni'}directional"),
 )  # fmt: skip
 LAYOUT = Axis(
     "batch_first", (False, True), lambda c: "batch_first" if c.batch_first else "seq_first",
-    "layout", lambda config: "batch_first" if config["batch_first"] else "seq_first",
+    "layout", drawn_or("batch_first", lambda c: "batch_first" if c["batch_first"] else "seq_first"),
 )  # fmt: skip
 PROJECTION = Axis(
     "proj_size",
     (0, PROJ_SIZE),
     lambda c: f"proj{c.proj_size}" if c.mode == "LSTM" else "",
     "proj_size",
-    lambda config: "proj_size > 0" if config["proj_size"] else "proj_size 0",
+    drawn_or("proj_size", lambda c: "proj_size > 0" if c["proj_size"] else "proj_size 0"),
     values_for=lambda c: (0, PROJ_SIZE) if c["mode_label"] == "LSTM" else (0,),
 )
 BIAS = Axis(
     "bias", (True, False), lambda c: "bias" if c.bias else "nobias", "bias",
-    lambda config: "bias" if config["bias"] else "no bias",
+    drawn_or("bias", lambda config: "bias" if config["bias"] else "no bias"),
 )  # fmt: skip
 INITIAL_STATE = Axis(
     "initial_state", ("given", "zeros"), lambda c: "h0" if c.initial_state == "given" else "zeros",
-    "initial state", lambda config: f"h0 {config['initial_state']}",
+    "initial state", drawn_or("initial_state", lambda config: f"h0 {config['initial_state']}"),
 )  # fmt: skip
 SEQUENCE_LENGTHS = Axis(
     "lengths",

@@ -32,6 +32,18 @@ from .axes import (
 
 
 @dataclass(frozen=True)
+class Sizes:
+    """The array sizes of one example that a check kind draws (conformance/checks/sizes.py),
+    in place of the grid's fixed ones (axes.SEQ_LEN, ...), and the seed of its values."""
+
+    seq_len: int
+    batch: int
+    input_size: int
+    hidden_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class Case:
     check: str
     mode_label: str
@@ -47,6 +59,7 @@ class Case:
     # last, so that a Case built positionally (implementation, dtype) means what it meant
     dropout: str = ""  # a key of axes.DROPOUT_KINDS: the rate the case is about ("" none)
     dropout_property: str = ""  # a key of axes.DROPOUT_PROPERTIES
+    sizes: Sizes | None = None  # None: the grid's fixed sizes; never part of the case id
 
     @property
     def mode(self) -> str:
@@ -58,15 +71,29 @@ class Case:
 
     @property
     def id(self) -> str:
-        tokens = [axis.token(self) for axis in ALL_AXES]
+        from .checks import CHECKS
+
+        kind = CHECKS.get(self.check)
+        # a check kind that draws the rest of the configuration is named by its own axes only
+        axes = kind.axes if kind is not None and kind.drawn else ALL_AXES
+        tokens = [axis.token(self) for axis in axes]
         return "-".join([self.check, *filter(None, tokens), self.implementation, self.dtype])
 
     @property
+    def seq_len(self) -> int:
+        return SEQ_LEN if self.sizes is None else self.sizes.seq_len
+
+    @property
+    def batch(self) -> int:
+        return BATCH if self.sizes is None else self.sizes.batch
+
+    @property
     def spec(self) -> adapters.Spec:
+        sizes = self.sizes
         return adapters.Spec(
             mode=self.mode,
-            input_size=INPUT_SIZE,
-            hidden_size=HIDDEN_SIZE,
+            input_size=INPUT_SIZE if sizes is None else sizes.input_size,
+            hidden_size=HIDDEN_SIZE if sizes is None else sizes.hidden_size,
             num_layers=self.num_layers,
             nonlinearity=self.nonlinearity,
             bias=self.bias,
@@ -112,8 +139,12 @@ class Case:
         )
 
     def config(self) -> dict:
-        """The `config` of a results-file record (docs/RESULTS.md); a dropout case adds which
-        rate it is about, its non-zero value and the property."""
+        """The `config` of a results-file record (docs/RESULTS.md). A dropout case adds which
+        rate it is about, its non-zero value and the property. A check kind that draws its
+        examples has no one configuration: what it draws is null there, and `drawn` says from
+        where (an example's own case, with `sizes`, gives its values)."""
+        from .checks import CHECKS
+
         dropout = {}
         if self.dropout:
             dropout = {
@@ -121,7 +152,7 @@ class Case:
                 "dropout_rate": DROPOUT_RATE,
                 "dropout_property": self.dropout_property,
             }
-        return dropout | {
+        config = dropout | {
             "mode": self.mode,
             "nonlinearity": self.nonlinearity,
             "num_layers": self.num_layers,
@@ -132,14 +163,19 @@ class Case:
             "initial_state": self.initial_state,
             "lengths": self.lengths,
             "dtype": self.dtype,
-            "seq_len": SEQ_LEN,
-            "batch": BATCH,
-            "input_size": INPUT_SIZE,
-            "hidden_size": HIDDEN_SIZE,
+            "seq_len": self.seq_len,
+            "batch": self.batch,
+            "input_size": self.spec.input_size,
+            "hidden_size": self.spec.hidden_size,
             "sequence_lengths": None
             if LENGTHS[self.lengths] is None
             else list(LENGTHS[self.lengths]),
         }
+        drawn = CHECKS[self.check].drawn if self.check in CHECKS else {}
+        if drawn and self.sizes is None:
+            config |= {name: None for name in drawn}
+            config["drawn"] = dict(drawn)
+        return config
 
 
 @dataclass(frozen=True)
@@ -162,12 +198,13 @@ def make_data(data_key: Case) -> CaseData:
     shapes = adapters.param_shapes(spec)
     params = {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
     rows = spec.num_layers * spec.num_directions
-    x = rng.uniform(-1, 1, size=(SEQ_LEN, BATCH, INPUT_SIZE))
+    seq_len, batch = data_key.seq_len, data_key.batch
+    x = rng.uniform(-1, 1, size=(seq_len, batch, spec.input_size))
     h0 = c0 = None
     if data_key.initial_state == "given":
-        h0 = rng.uniform(-1, 1, size=(rows, BATCH, spec.output_size))
+        h0 = rng.uniform(-1, 1, size=(rows, batch, spec.output_size))
         c0 = (
-            rng.uniform(-1, 1, size=(rows, BATCH, spec.hidden_size))
+            rng.uniform(-1, 1, size=(rows, batch, spec.hidden_size))
             if spec.has_cell_state
             else None
         )
@@ -180,13 +217,13 @@ def make_cotangents(data_key: Case) -> dict[str, np.ndarray]:
     time-major, from their own seed so that the weights and inputs are those of every check."""
     rng = np.random.default_rng(zlib.crc32(repr(data_key).encode() + b"cotangents"))
     spec = data_key.spec
-    rows = spec.num_layers * spec.num_directions
+    rows, seq_len, batch = spec.num_layers * spec.num_directions, data_key.seq_len, data_key.batch
     cotangents = {
-        "output": rng.uniform(-1, 1, size=(SEQ_LEN, BATCH, spec.num_directions * spec.output_size)),
-        "h_n": rng.uniform(-1, 1, size=(rows, BATCH, spec.output_size)),
+        "output": rng.uniform(-1, 1, size=(seq_len, batch, spec.num_directions * spec.output_size)),
+        "h_n": rng.uniform(-1, 1, size=(rows, batch, spec.output_size)),
     }
     if spec.has_cell_state:
-        cotangents["c_n"] = rng.uniform(-1, 1, size=(rows, BATCH, spec.hidden_size))
+        cotangents["c_n"] = rng.uniform(-1, 1, size=(rows, batch, spec.hidden_size))
     return cotangents
 
 

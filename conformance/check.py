@@ -45,8 +45,11 @@ def rerun_command(case: Case) -> str:
     return f"pytest {shlex.quote(node_id(case))}{every}"
 
 
-def repro_command(case: Case) -> str:
-    return f"python -m conformance.repro {case.id}"
+def repro_command(case: Case, example: str = "") -> str:
+    """`example`: one drawn example of a check kind that draws them (its text, e.g.
+    "seq_len=3,batch=1,..."), rerun alone."""
+    command = f"python -m conformance.repro {case.id}"
+    return f"{command} --example {shlex.quote(example)}" if example else command
 
 
 @lru_cache(maxsize=1024)
@@ -89,6 +92,14 @@ class CaseResult:
     divergences: list[KnownDivergence] = field(default_factory=list)
     details: str = ""  # a traceback, for the failure message only
     outputs: Tensors | None = None  # the named tensors as the implementation returned them
+    # a check kind that draws examples: the example the comparisons are of (the falsifying
+    # one), its text for the repro command, and the `examples` summary of the record
+    example: Case | None = None
+    example_text: str = ""
+    examples: dict | None = None
+    # failed only because these declared divergences did not show: what a check kind that
+    # draws examples judges over all of them (an example too small to show one is no fix)
+    not_showing: list[KnownDivergence] = field(default_factory=list)
 
     def metrics(self) -> dict:
         return {c.name: c.metrics() for c in self.comparisons}
@@ -99,7 +110,7 @@ class CaseResult:
             "test": test,
             "check": self.case.check,
             "implementation": self.case.implementation,
-            "config": self.case.config(),
+            "config": (self.example or self.case).config(),
             "outcome": self.outcome,
             "reason": self.reason,
             "metrics": self.metrics(),
@@ -107,8 +118,10 @@ class CaseResult:
             "case_id": self.case.id,
             "tolerance": vars(tolerance_of(self.case)),
             "rerun": rerun_command(self.case),
-            "repro": repro_command(self.case),
+            "repro": repro_command(self.case, self.example_text),
         }
+        if self.examples is not None:
+            record["examples"] = self.examples
         if self.divergences:
             record["divergences"] = [d.as_record() for d in self.divergences]
         return record
@@ -125,7 +138,10 @@ class CaseResult:
         if self.details:
             lines.append(self.details.rstrip())
         lines += [f"  upstream repro: {d.repro}" for d in self.divergences if d.repro]
-        lines += [f"  rerun: {rerun_command(self.case)}", f"  repro: {repro_command(self.case)}"]
+        if self.examples is not None:
+            lines.append(f"  examples: {self.examples}")
+        repro = repro_command(self.case, self.example_text)
+        lines += [f"  rerun: {rerun_command(self.case)}", f"  repro: {repro}"]
         return "\n".join(lines)
 
 
@@ -140,6 +156,8 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
     if kind.gradients and not impl.gradients:  # our adapter's gap, not the framework's
         reason = f"not run: the {case.implementation} adapter does not compute gradients yet"
         return CaseResult(case, "skipped", reason)
+    if kind.search is not None and case.sizes is None:  # a case of examples, drawn
+        return kind.search(case, runner)
     request = kind.request(case)
     start = time.perf_counter()
     try:
@@ -279,6 +297,8 @@ def judge_comparisons(
             for d in gone
         )
         reason += "; remove or narrow it in conformance/divergences.py"
-        return CaseResult(case, "failed", reason, comparisons, divergences=declared)
+        result = CaseResult(case, "failed", reason, comparisons, divergences=declared)
+        result.not_showing = gone
+        return result
     reason = "; ".join(f"{d.reason} ({d.link})" for d in declared)
     return CaseResult(case, "known-divergence", reason, comparisons, divergences=declared)

@@ -1,6 +1,10 @@
 import pytest
+from hypothesis import settings
 
-from conformance import plugin
+from conformance import plugin, profiles
+
+# Before pytest_configure, where hypothesis' plugin loads a --hypothesis-profile if one is given.
+settings.load_profile(profiles.CI)
 
 
 def pytest_addoption(parser):

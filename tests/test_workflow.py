@@ -49,6 +49,21 @@ def test_the_shards_are_groups_1_to_splits():
     assert "--every-configuration" in pytest_options()
 
 
+def test_nightly_runs_draw_the_nightly_profile_s_examples():
+    from _hypothesis_pytestplugin import LOAD_PROFILE_OPTION
+    from hypothesis import settings
+
+    from conformance import profiles
+
+    step = next(s for s in workflow()["jobs"]["shard"]["steps"] if s.get("name") == "run one shard")
+    assert "$PROFILE" in step["run"]
+    nightly = step["env"]["PROFILE"]
+    assert "github.event_name == 'schedule'" in nightly
+    assert f"'{LOAD_PROFILE_OPTION} {profiles.NIGHTLY}'" in nightly  # hypothesis' pytest option
+    ci, night = settings.get_profile(profiles.CI), settings.get_profile(profiles.NIGHTLY)
+    assert night.max_examples > ci.max_examples
+
+
 def test_every_shard_keeps_distinct_results_and_its_environment_s_baseline():
     jobs = workflow()["jobs"]
     for name in ("shard", "gpu"):

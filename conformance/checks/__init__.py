@@ -9,7 +9,7 @@ from here and from the case; adding a check kind is one module in this package a
 
 from __future__ import annotations
 
-from . import batch_rows, chunked, claims, dropout, forward, gradients, lengths, reverse
+from . import batch_rows, chunked, claims, dropout, forward, gradients, lengths, reverse, sizes
 from .kind import CheckKind
 
 CHECKS: dict[str, CheckKind] = {
@@ -23,6 +23,7 @@ CHECKS: dict[str, CheckKind] = {
         reverse.CHECK,
         claims.CHECK,
         dropout.CHECK,
+        sizes.CHECK,
     )
 }
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from adapters import Request, numpy_reference
 from adapters.request import Tensors
@@ -12,6 +13,9 @@ from ..axes import Axis
 from ..cases import Case, request_for
 from ..compare import Compared
 from ..tolerances import Tolerance, tolerance_for
+
+if TYPE_CHECKING:
+    from ..check import CaseResult
 
 Runner = Callable[[str, Request], Tensors]  # the signature of adapters.run_request
 # got: as the implementation answered, in the case's layout; expected: float64, time-major
@@ -36,6 +40,12 @@ class CheckKind:
     sides: Sides | None = None
     expected_from: str = REFERENCE  # what the expected side is, in the failure report
     tolerance: Callable[[str], Tolerance] = tolerance_for  # the bound, by dtype
+    # A check kind that draws its examples (conformance/checks/sizes.py): `search` runs and
+    # judges a case's examples, each an example case (Case.sizes set) judged as one comparison
+    # with `compared` and `reference`. `drawn`: the configuration keys it draws, each with its
+    # range (a record's `config` gives them as null, and `drawn` these ranges).
+    search: Callable[[Case, Runner], CaseResult] | None = None
+    drawn: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def against_reference(self) -> bool:
