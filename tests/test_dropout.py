@@ -207,3 +207,13 @@ def test_keras_has_no_between_layer_dropout():
     request = Request(spec, adapters.init_params(spec), np.zeros((2, 1, 3)))
     with pytest.raises(Unsupported, match="no between-layer dropout"):
         adapters.run_request("keras", request)
+
+
+def test_torch_warns_that_a_one_layer_module_ignores_its_dropout():
+    """The documented warning of the `one_layer_ignores` property, from torch itself."""
+    if reason := adapters.IMPLEMENTATIONS["torch"].unavailable_reason():
+        pytest.skip(reason)
+    spec = adapters.Spec("GRU", 3, 4, dropout=0.5)
+    request = Request(spec, adapters.init_params(spec), np.zeros((2, 1, 3), np.float32))
+    with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
+        adapters.run_request("torch", replace(request, training=True))
