@@ -18,7 +18,7 @@ import torch
 
 from . import opsets
 from .request import Request, Tensors, named
-from .torch_adapter import DTYPES, build_module
+from .torch_adapter import DTYPES, build_module, from_numpy
 
 OPSET = opsets.TORCH_EXPORT
 
@@ -75,7 +75,10 @@ def export(request: Request, dynamo: bool) -> bytes:
     states = tuple(name for name in ("h0", "c0") if name in inputs)
     total_length = request.seq_len if "lengths" in inputs else None
     wrapper = Exported(build_module(spec, request.params, dtype), spec.mode, total_length, states)
-    args = tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values())
+    args = tuple(
+        from_numpy(v, dtype=dtype) if name != "lengths" else torch.from_numpy(v)
+        for name, v in inputs.items()
+    )
     outputs = ["output", "h_n"] + (["c_n"] if spec.mode == "LSTM" else [])
     buffer = io.BytesIO()
     with warnings.catch_warnings():

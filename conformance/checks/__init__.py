@@ -9,7 +9,7 @@ from here and from the case; adding a check kind is one module in this package a
 
 from __future__ import annotations
 
-from . import batch_rows, chunked, claims, forward, gradients, lengths, reverse
+from . import batch_rows, chunked, claims, forward, gradients, lengths, low_precision, reverse
 from .kind import CheckKind
 
 CHECKS: dict[str, CheckKind] = {
@@ -22,6 +22,7 @@ CHECKS: dict[str, CheckKind] = {
         batch_rows.CHECK,
         reverse.CHECK,
         claims.CHECK,
+        low_precision.CHECK,
     )
 }
 

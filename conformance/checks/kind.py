@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from adapters import Request, numpy_reference
 from adapters.request import Tensors
 
-from ..axes import Axis
+from ..axes import DTYPES, Axis
 from ..cases import Case, request_for
 from ..compare import Compared
 from ..tolerances import Tolerance, tolerance_for
@@ -36,6 +36,12 @@ class CheckKind:
     sides: Sides | None = None
     expected_from: str = REFERENCE  # what the expected side is, in the failure report
     tolerance: Callable[[str], Tolerance] = tolerance_for  # the bound, by dtype
+    dtypes: tuple[str, ...] = DTYPES  # the dtypes its cases run in
+    # The bound calibrated for one case (from its request), instead of `tolerance` by dtype.
+    calibrated: Callable[[Case], Tolerance] | None = None
+    # Why a case is not judged at all ("" when it is): e.g. the implementation IS the expected
+    # side, so comparing them could not fail. Such a case is recorded as skipped, never passed.
+    not_judged: Callable[[Case], str] = lambda case: ""
 
     @property
     def against_reference(self) -> bool:
