@@ -306,7 +306,7 @@ def test_the_schema_rejects_a_broken_document(breaking, validator):
 def test_a_real_run_validates_with_every_check_kind(tmp_path, validator):
     results = tmp_path / "results.json"
     command = [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider"]
-    command += ["--impl", "numpy,torch", "--mode", "GRU,LSTM", "--dtype", "float32"]
+    command += ["--impl", "numpy,torch", "--mode", "GRU,LSTM", "--dtype", "float32,float16"]
     command += ["--results-json", str(results)]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:]
