@@ -134,22 +134,19 @@ RELATIONS = ("chunked", "batch_rows", "reversed")
 TORCH_ONNX_LIMITS = TORCH_LIMITS + (
     Limit("gradients", "an exported ONNX inference graph computes no gradients in ONNX Runtime"),
 )
-TORCH_ONNX_LEGACY_LIMITS = (
-    TORCH_ONNX_LIMITS
-    + (
-        ONNX_RUNTIME_LIMITS[-1],  # the TorchScript exporter always writes RNN/LSTM/GRU nodes
-        Limit(
-            "proj_size",
-            "the TorchScript exporter refuses it: 'Unsupported: ONNX export of operator LSTM, LSTMs "
-            "with projections' (torch.onnx.errors.SymbolicValueError)",
-        ),
-        Limit(
-            "bfloat16",
-            ONNX_NO_BFLOAT16 + "; the TorchScript exporter always writes those nodes, and ONNX "
-            "Runtime refuses the graph: \"Type Error: Type 'tensor(bfloat16)' of input parameter (x) "
-            'of operator (GRU) in node (/module/GRU) is invalid"',
-        ),
-    )
+LEGACY_NO_BFLOAT16 = (
+    ONNX_NO_BFLOAT16 + "; the TorchScript exporter always writes those nodes, and ONNX Runtime "
+    "refuses the graph: \"Type Error: Type 'tensor(bfloat16)' of input parameter (x) of operator "
+    '(GRU) in node (/module/GRU) is invalid"'
+)
+TORCH_ONNX_LEGACY_LIMITS = TORCH_ONNX_LIMITS + (
+    ONNX_RUNTIME_LIMITS[-1],  # the TorchScript exporter always writes RNN/LSTM/GRU nodes
+    Limit(
+        "proj_size",
+        "the TorchScript exporter refuses it: 'Unsupported: ONNX export of operator LSTM, LSTMs "
+        "with projections' (torch.onnx.errors.SymbolicValueError)",
+    ),
+    Limit("bfloat16", LEGACY_NO_BFLOAT16),
 )
 
 
