@@ -20,6 +20,8 @@ FEATURES: dict[str, Callable[[Setting], bool]] = {
     "proj_size": lambda s: s.spec.proj_size > 0,
     "bias=False": lambda s: not s.spec.bias,
     "float64": lambda s: s.dtype == "float64",
+    "float16": lambda s: s.dtype == "float16",
+    "bfloat16": lambda s: s.dtype == "bfloat16",
     "lengths": lambda s: s.lengths,
     "zero_length": lambda s: s.zero_length,
     "gradients": lambda s: s.gradients,

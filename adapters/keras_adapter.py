@@ -87,6 +87,12 @@ def make_layer(keras, spec: Spec, dtype: str, dropout: Dropout = Dropout()):
         recurrent_dropout=dropout.recurrent,
         seed=dropout.seed,
     )
+    if dtype in ("float16", "bfloat16"):
+        # The default recurrent_initializer="orthogonal" takes a QR decomposition, which no
+        # backend computes in half precision on the CPU (docs/findings/
+        # keras-orthogonal-initializer-half.md): the layer could not even be built. Its initial
+        # weights are replaced by the case's anyway.
+        common["recurrent_initializer"] = "zeros"
     if spec.mode == "RNN":
         layer = keras.layers.SimpleRNN(activation=spec.nonlinearity, **common)
     elif spec.mode == "LSTM":

@@ -32,8 +32,9 @@ from .spec import Spec
 
 
 def sigmoid(v: np.ndarray) -> np.ndarray:
+    one = v.dtype.type(1)  # not 1.0: a Python float promotes ml_dtypes' bfloat16 to float32
     with np.errstate(over="ignore"):  # exp(-v) -> inf for very negative v gives the right 0
-        return 1.0 / (1.0 + np.exp(-v))
+        return one / (one + np.exp(-v))
 
 
 def relu(v: np.ndarray) -> np.ndarray:
@@ -41,7 +42,10 @@ def relu(v: np.ndarray) -> np.ndarray:
 
 
 def affine(v: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    return v @ weight.T if bias is None else v @ weight.T + bias
+    # A bfloat16 matmul returns float32 (ml_dtypes accumulates in float32): rounded back, as a
+    # bfloat16 layer stores it. A no-op for NumPy's own dtypes.
+    product = (v @ weight.T).astype(v.dtype, copy=False)
+    return product if bias is None else product + bias
 
 
 def rnn_cell(x, h, c, w: LayerWeights, activation: Callable):

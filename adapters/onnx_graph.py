@@ -22,7 +22,11 @@ from .spec import Spec, param_name
 OPSET = opsets.ONNX_GRAPH
 # ONNX gate order, as indices into PyTorch's gate blocks (LSTM i,f,g,o; GRU r,z,n).
 ONNX_GATES_FROM_TORCH = {"RNN": [0], "LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2]}
-ELEMENT_TYPE = {np.dtype("float32"): TensorProto.FLOAT, np.dtype("float64"): TensorProto.DOUBLE}
+ELEMENT_TYPE = {
+    np.dtype("float32"): TensorProto.FLOAT,
+    np.dtype("float64"): TensorProto.DOUBLE,
+    np.dtype("float16"): TensorProto.FLOAT16,
+}
 
 
 def onnx_gate_order(spec: Spec, array: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .dtypes import is_floating
 from .spec import Spec, param_shapes
 
 
@@ -41,7 +42,7 @@ def validate_params(spec: Spec, params: Mapping[str, np.ndarray]) -> None:
             raise TypeError(f"params[{name!r}] must be a numpy array, got {type(value).__name__}")
         if value.shape != shape:
             raise ValueError(f"params[{name!r}] has shape {value.shape}, expected {shape}")
-        if not np.issubdtype(value.dtype, np.floating):
+        if not is_floating(value.dtype):
             raise TypeError(f"params[{name!r}] must be floating point, got {value.dtype}")
 
 
@@ -54,7 +55,7 @@ def validate_inputs(
 ) -> None:
     if not isinstance(x, np.ndarray) or isinstance(x, np.ma.MaskedArray):
         raise TypeError(f"x must be a plain numpy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if not is_floating(x.dtype):
         raise TypeError(f"x must be floating point, got {x.dtype}")
     layout = "(batch, seq, input)" if spec.batch_first else "(seq, batch, input)"
     if x.ndim != 3:
@@ -96,7 +97,7 @@ def _validate_state(name: str, state: np.ndarray | None, shape: tuple[int, int, 
         return
     if not isinstance(state, np.ndarray) or isinstance(state, np.ma.MaskedArray):
         raise TypeError(f"{name} must be a plain numpy array or None, got {type(state).__name__}")
-    if not np.issubdtype(state.dtype, np.floating):
+    if not is_floating(state.dtype):
         raise TypeError(f"{name} must be floating point, got {state.dtype}")
     if state.shape != shape:
         raise ValueError(
@@ -128,7 +129,7 @@ def validate_cotangents(spec: Spec, x: np.ndarray, cotangents) -> None:
         value = cotangents[name]
         if not isinstance(value, np.ndarray) or isinstance(value, np.ma.MaskedArray):
             raise TypeError(f"cotangents[{name!r}] must be a plain numpy array")
-        if not np.issubdtype(value.dtype, np.floating):
+        if not is_floating(value.dtype):
             raise TypeError(f"cotangents[{name!r}] must be floating point, got {value.dtype}")
         if value.shape != shape:
             raise ValueError(f"cotangents[{name!r}] has shape {value.shape}, expected {shape}")

@@ -19,6 +19,9 @@ from .request import Setting
 # The NVIDIA driver's file: a GPU is present, known without importing any framework.
 NVIDIA_DRIVER = "/proc/driver/nvidia/version"
 FLOAT_DTYPES = ("float32", "float64")
+# float16 and bfloat16 (the low_precision check): every implementation is asked, and where the
+# framework cannot run one a Limit says why (never a silent absence)
+ALL_DTYPES = (*FLOAT_DTYPES, "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class Implementation:
     description: str
     function: str = "run"  # the module's entry point, run(request) -> tensors
     device: str = "cpu"  # "cuda": needs an NVIDIA GPU as well as the packages
-    dtypes: tuple[str, ...] = FLOAT_DTYPES
+    dtypes: tuple[str, ...] = ALL_DTYPES
     limits: tuple[Limit, ...] = ()
     # the adapter returns grad_* for a request with cotangents (through the framework's autodiff)
     gradients: bool = False
@@ -82,11 +85,21 @@ JAX_RNN_LIMITS = (
     Limit("GRU", "jax.experimental.rnn has only an LSTM, no GRU"),
     Limit("proj_size", "jax.experimental.rnn's LSTM has no projection (proj_size)"),
 )
-JAX_CUDNN_LIMITS = JAX_RNN_LIMITS + (Limit("float64", "cuDNN's LSTM in jax runs float32 only"),)
+JAX_CUDNN_FLOAT32_ONLY = (
+    "jax.experimental.rnn.lstm (cuDNN) runs float32 only: its docstring lists 'Add support for "
+    "input and weight dtypes other than float32' as TODO"
+)
+JAX_CUDNN_LIMITS = JAX_RNN_LIMITS + tuple(
+    Limit(dtype, JAX_CUDNN_FLOAT32_ONLY) for dtype in ("float64", "float16", "bfloat16")
+)  # read from jax's source, not run: no GPU here
 FLAX_LIMITS = (Limit("proj_size", "Flax recurrent cells have no output projection (proj_size)"),)
 OPTIMIZED_LSTM_LIMITS = FLAX_LIMITS + tuple(
     Limit(mode, f"OptimizedLSTMCell is an LSTM cell; {mode} is checked by the non-optimized one")
     for mode in ("RNN", "GRU")
+)
+ONNX_NO_BFLOAT16 = (
+    "ONNX's RNN, LSTM and GRU operators (opset 14 and later) constrain T to 'tensor(float16), "
+    "tensor(float), tensor(double)': a bfloat16 graph cannot be expressed"
 )
 ONNX_LIMITS = (
     Limit(
@@ -99,6 +112,7 @@ ONNX_LIMITS = (
         "an ONNX inference graph computes no gradients (ONNX Runtime's inference build and "
         "onnx.reference evaluate the forward graph only)",
     ),
+    Limit("bfloat16", ONNX_NO_BFLOAT16),
 )
 # ONNX allows double for RNN, LSTM and GRU; ONNX Runtime's CPU kernels refuse it, in its words:
 ONNX_RUNTIME_LIMITS = ONNX_LIMITS + (
@@ -120,6 +134,11 @@ RELATIONS = ("chunked", "batch_rows", "reversed")
 TORCH_ONNX_LIMITS = TORCH_LIMITS + (
     Limit("gradients", "an exported ONNX inference graph computes no gradients in ONNX Runtime"),
 )
+LEGACY_NO_BFLOAT16 = (
+    ONNX_NO_BFLOAT16 + "; the TorchScript exporter always writes those nodes, and ONNX Runtime "
+    "refuses the graph: \"Type Error: Type 'tensor(bfloat16)' of input parameter (x) of operator "
+    '(GRU) in node (/module/GRU) is invalid"'
+)
 TORCH_ONNX_LEGACY_LIMITS = TORCH_ONNX_LIMITS + (
     ONNX_RUNTIME_LIMITS[-1],  # the TorchScript exporter always writes RNN/LSTM/GRU nodes
     Limit(
@@ -127,6 +146,7 @@ TORCH_ONNX_LEGACY_LIMITS = TORCH_ONNX_LIMITS + (
         "the TorchScript exporter refuses it: 'Unsupported: ONNX export of operator LSTM, LSTMs "
         "with projections' (torch.onnx.errors.SymbolicValueError)",
     ),
+    Limit("bfloat16", LEGACY_NO_BFLOAT16),
 )
 
 
@@ -378,7 +398,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "opset 18), run by ONNX Runtime (CPU)",
             function="run_dynamo",
             limits=TORCH_ONNX_LIMITS + NO_KERAS_STYLE_DROPOUT + EXPORTED_TRAINING,
-            pairwise=("forward", "lengths", "claims", *RELATIONS),
+            pairwise=("forward", "lengths", "claims", "low_precision", *RELATIONS),
             opset=opsets.TORCH_EXPORT,
         ),
         Implementation(
@@ -390,7 +410,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "dynamo=False, opset 18), run by ONNX Runtime (CPU)",
             function="run_legacy",
             limits=TORCH_ONNX_LEGACY_LIMITS + NO_KERAS_STYLE_DROPOUT + EXPORTED_TRAINING,
-            pairwise=RELATIONS,
+            pairwise=("low_precision", *RELATIONS),
             opset=opsets.TORCH_EXPORT,
         ),
         Implementation(
@@ -412,7 +432,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
                     "an ONNX inference graph computes no gradients in ONNX Runtime",
                 ),
             ),
-            pairwise=("forward", "lengths", "claims", *RELATIONS),
+            pairwise=("forward", "lengths", "claims", "low_precision", *RELATIONS),
             opset=opsets.TF2ONNX,
         ),
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import dtypes as _dtypes  # noqa: F401  registers bfloat16 with NumPy
 from .spec import Spec
 
 Tensors = dict[str, np.ndarray]  # "output", "h_n", for LSTM "c_n"; "grad_*" with cotangents

@@ -17,11 +17,30 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from .dtypes import BFLOAT16, computable
 from .errors import NotInstalled
 from .request import Request, Tensors, named
 from .spec import Spec
 
-DTYPES = {np.dtype("float32"): torch.float32, np.dtype("float64"): torch.float64}
+DTYPES = {
+    np.dtype("float32"): torch.float32,
+    np.dtype("float64"): torch.float64,
+    np.dtype("float16"): torch.float16,
+    BFLOAT16: torch.bfloat16,
+}
+
+
+def from_numpy(array: np.ndarray, **to) -> torch.Tensor:
+    """torch.from_numpy knows no ml_dtypes bfloat16: it goes through float32 (exactly)."""
+    return torch.from_numpy(np.ascontiguousarray(computable(array))).to(**to)
+
+
+def to_numpy(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """Tensor.numpy() refuses bfloat16: through float32 (exactly), back to the request's dtype."""
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        return tensor.float().numpy().astype(dtype)
+    return tensor.numpy()
 
 
 def build_module(spec: Spec, params: Mapping[str, np.ndarray], dtype: torch.dtype):
@@ -42,9 +61,7 @@ def build_module(spec: Spec, params: Mapping[str, np.ndarray], dtype: torch.dtyp
         module = torch.nn.GRU(**kwargs)
     # In the target dtype before loading: loading into float32 first would round float64 weights.
     module = module.to(dtype)
-    state = {
-        name: torch.from_numpy(np.ascontiguousarray(v)).to(dtype) for name, v in params.items()
-    }
+    state = {name: from_numpy(v, dtype=dtype) for name, v in params.items()}
     module.load_state_dict(state, strict=True)
     return module.eval()
 
@@ -77,7 +94,7 @@ def run_on(device: str, request: Request) -> Tensors:
     module = build_module(spec, request.params, dtype).to(device).train(request.training)
 
     def tensor(a):
-        return torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
+        return from_numpy(a, device=device, dtype=dtype)
 
     rows, batch = spec.num_layers * spec.num_directions, request.batch
     inputs = tensor(x)
@@ -130,6 +147,6 @@ def run_on(device: str, request: Request) -> Tensors:
             for (name, leaf), value in zip(leaves.items(), values)
         }
     return {
-        name: None if t is None else t.detach().cpu().numpy()
+        name: None if t is None else to_numpy(t, x.dtype)
         for name, t in (tensors | gradients).items()
     }

@@ -22,7 +22,7 @@ import torch
 from . import opsets
 from .export_cache import SessionCache, input_signature, weights_digest
 from .request import Request, Tensors, named
-from .torch_adapter import DTYPES, build_module
+from .torch_adapter import DTYPES, build_module, from_numpy
 
 OPSET = opsets.TORCH_EXPORT
 
@@ -102,7 +102,10 @@ def export(request: Request, dynamo: bool) -> bytes:
     states = tuple(name for name in ("h0", "c0") if name in inputs)
     total_length = request.seq_len if "lengths" in inputs else None
     wrapper = Exported(build_module(spec, request.params, dtype), spec.mode, total_length, states)
-    args = tuple(torch.from_numpy(np.ascontiguousarray(v)) for v in inputs.values())
+    args = tuple(
+        from_numpy(v, dtype=dtype) if name != "lengths" else torch.from_numpy(v)
+        for name, v in inputs.items()
+    )
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # deprecation and batch-size advice, not findings

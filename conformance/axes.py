@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 SEQ_LEN, BATCH, INPUT_SIZE, HIDDEN_SIZE, PROJ_SIZE = 7, 5, 10, 9, 8
-DTYPES = ("float64", "float32")
+DTYPES = ("float64", "float32")  # what every check kind runs in
+# half precision: only the check kinds that declare it (CheckKind.dtypes) run in these
+LOW_DTYPES = ("float16", "bfloat16")
+ALL_DTYPES = (*DTYPES, *LOW_DTYPES)
 MODE_LABELS = {  # label -> (mode, nonlinearity); labels are PyTorch's internal mode names
     "RNN_TANH": ("RNN", "tanh"),
     "RNN_RELU": ("RNN", "relu"),

@@ -26,6 +26,25 @@ from pathlib import Path
 
 import numpy as np
 
+from adapters.dtypes import BFLOAT16
+
+# An .npz file has no bfloat16 (NumPy would store ml_dtypes' bfloat16 as raw 2-byte voids): such a
+# tensor is stored as float32 (exactly: every bfloat16 is a float32) under its name and this
+# suffix, and read back as bfloat16.
+BFLOAT16_SUFFIX = "@bfloat16"
+
+
+def to_npz(name: str, array: np.ndarray) -> tuple[str, np.ndarray]:
+    if array.dtype == BFLOAT16:
+        return name + BFLOAT16_SUFFIX, array.astype(np.float32)
+    return name, array
+
+
+def from_npz(name: str, array: np.ndarray) -> tuple[str, np.ndarray]:
+    if name.endswith(BFLOAT16_SUFFIX) and array.dtype == np.float32:
+        return name.removesuffix(BFLOAT16_SUFFIX), array.astype(BFLOAT16)
+    return name, array
+
 
 def arrays_path(directory: Path, case_id: str) -> Path:
     return Path(directory) / "arrays" / f"{case_id}.npz"
@@ -34,11 +53,11 @@ def arrays_path(directory: Path, case_id: str) -> Path:
 def encode_arrays(outputs: Mapping) -> bytes:
     """The case's named tensors as the bytes of an .npz file: what a worker sends the controller
     (a remote worker's disk is not the controller's)."""
-    arrays = {
-        name: np.asarray(value)
+    arrays = dict(
+        to_npz(name, np.asarray(value))
         for name, value in outputs.items()
         if isinstance(value, np.ndarray) or np.isscalar(value)
-    }
+    )
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
@@ -91,7 +110,7 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as stored:
             if not isinstance(stored, np.lib.npyio.NpzFile):  # a bare .npy array loads too
                 raise ValueError("not an .npz archive")
-            return {name: stored[name] for name in stored.files}
+            return dict(from_npz(name, stored[name]) for name in stored.files)
     except Exception as error:
         # numpy's readers raise many kinds (ValueError for pickled objects, BadZipFile, EOFError,
         # TypeError for a bare .npy, MemoryError for a header that claims a huge shape): to the

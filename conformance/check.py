@@ -64,8 +64,10 @@ def reference(case: Case) -> Tensors:
 
 
 def tolerance_of(case: Case) -> Tolerance:
-    """The bound the case is judged by: its check kind's, for its dtype."""
-    return CHECKS[case.check].tolerance(case.dtype)
+    """The bound the case is judged by: its check kind's, calibrated for the case where the kind
+    calibrates (low_precision), else for its dtype."""
+    kind = CHECKS[case.check]
+    return kind.calibrated(case) if kind.calibrated is not None else kind.tolerance(case.dtype)
 
 
 def describe_tolerance(tolerance: Tolerance) -> str:
@@ -155,6 +157,8 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
         return CaseResult(case, "unsupported", reason)
     if kind.gradients and not impl.gradients:  # our adapter's gap, not the framework's
         reason = f"not run: the {case.implementation} adapter does not compute gradients yet"
+        return CaseResult(case, "skipped", reason)
+    if reason := kind.not_judged(case):
         return CaseResult(case, "skipped", reason)
     if kind.search is not None and case.sizes is None:  # a case of examples, drawn
         return kind.search(case, runner)

@@ -537,6 +537,39 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         raises=r"(GRU|LSTM) operator does not support double yet",
     ),
     KnownDivergence(
+        implementation="torch-onnx",
+        package="torch",
+        versions=">=2.9",
+        # with proj_size the graph is refused for its shapes first (the declaration above)
+        applies_to=lambda case: case.dtype == "bfloat16" and case.proj_size == 0,
+        reason=(
+            "the default exporter writes a bfloat16 GRU or LSTM as an ONNX GRU/LSTM node, which "
+            "ONNX does not define for bfloat16 (an invalid model, exported without error or "
+            "warning), and decomposes an RNN into Add, MatMul, ... that ONNX Runtime's CPU "
+            "kernels do not run in bfloat16"
+        ),
+        link="docs/findings/onnx-bfloat16-recurrent-layers.md",
+        repro="see docs/findings/onnx-bfloat16-recurrent-layers.md",
+        raises=(
+            r"Type 'tensor\(bfloat16\)' of input parameter \(x\) of operator \((GRU|LSTM)\)"
+            r"|Could not find an implementation for Add\(14\)"
+        ),
+    ),
+    KnownDivergence(
+        implementation="keras-onnx",
+        package="tf2onnx",
+        versions=">=1.9",
+        applies_to=lambda case: case.dtype == "bfloat16",
+        reason=(
+            "tf2onnx converts TensorFlow's bfloat16 to ONNX float16 (tf_utils.TF_TO_ONNX_DTYPE): "
+            "the graph's inputs are declared float16 while its recurrent Loop carries bfloat16, "
+            "and ONNX Runtime refuses the model"
+        ),
+        link="https://github.com/onnx/tensorflow-onnx/issues/2337",
+        repro="see docs/findings/onnx-bfloat16-recurrent-layers.md",
+        raises=r"Tensor element type mismatch\. 16 != 10",
+    ),
+    KnownDivergence(
         implementation="keras-onnx",
         package="onnxruntime",
         versions=">=1.0",

@@ -10,7 +10,7 @@ from itertools import combinations
 
 import adapters
 
-from .axes import DTYPES, MODE_LABELS
+from .axes import ALL_DTYPES, MODE_LABELS
 from .cases import Case
 from .checks import CHECKS, CheckKind
 
@@ -49,13 +49,14 @@ def all_pairs(settings: list[dict]) -> list[dict]:
 
 def all_cases(
     implementations: Iterable[str] | None = None,
-    dtypes: Iterable[str] = DTYPES,
+    dtypes: Iterable[str] = ALL_DTYPES,
     mode_labels: Iterable[str] = tuple(MODE_LABELS),
     checks: Iterable[str] | None = None,
     sampled: bool = True,
 ) -> list[Case]:
     """The grid; with `sampled`, an implementation whose registry entry samples a check kind
-    (`pairwise=`) runs that check on its pairwise-covering sample only."""
+    (`pairwise=`) runs that check on its pairwise-covering sample only. Each check kind runs in
+    those of `dtypes` it declares (CheckKind.dtypes)."""
     checks = list(CHECKS) if checks is None else list(checks)
     implementations = list(adapters.IMPLEMENTATIONS if implementations is None else implementations)
     dtypes, mode_labels = list(dtypes), set(mode_labels)
@@ -66,7 +67,8 @@ def all_cases(
                 case = Case(check=name, implementation=impl, **setting)
                 if sampled and sampled_out(case):
                     continue
-                cases.extend(replace(case, dtype=dtype) for dtype in dtypes)
+                kind_dtypes = [d for d in dtypes if d in CHECKS[name].dtypes]
+                cases.extend(replace(case, dtype=dtype) for dtype in kind_dtypes)
     return cases
 
 

@@ -15,7 +15,7 @@ import pytest
 
 import adapters
 
-from .axes import DTYPES, MODE_LABELS
+from .axes import ALL_DTYPES, MODE_LABELS
 from .cases import Case
 from .checks import CHECKS
 from .grid import all_cases, quick_selection
@@ -51,7 +51,10 @@ def add_options(parser) -> None:
         help=f"comma-separated check kinds (default: all: {','.join(CHECKS)})",
     )
     group.addoption(
-        "--dtype", metavar="NAMES", help=f"comma-separated dtypes (default: {','.join(DTYPES)})"
+        "--dtype",
+        metavar="NAMES",
+        help=f"comma-separated dtypes (default: {','.join(ALL_DTYPES)}; each check kind runs in "
+        "those it declares: float16 and bfloat16 only in low_precision)",
     )
     group.addoption(
         "--mode", metavar="NAMES", help=f"comma-separated modes (default: {','.join(MODE_LABELS)})"
@@ -89,7 +92,7 @@ def selected_cases(config) -> list[Case]:
     cases = all_cases(
         checks=csv_option(config, "check", CHECKS),
         implementations=list(csv_option(config, "impl", adapters.IMPLEMENTATIONS)),
-        dtypes=csv_option(config, "dtype", DTYPES),
+        dtypes=csv_option(config, "dtype", ALL_DTYPES),
         mode_labels=csv_option(config, "mode", MODE_LABELS),
         sampled=not config.getoption("every_configuration"),
     )

@@ -52,7 +52,7 @@ def limit_of(implementation: str, reason: str) -> str:
         if limit.reason == reason:
             return limit.feature
     dtypes = getattr(entry, "dtypes", ())
-    for dtype in ("float64", "float32"):
+    for dtype in ("float64", "float32", "float16", "bfloat16"):
         if dtype not in dtypes and reason.endswith(f"not {dtype}"):
             return dtype
     first = " ".join(reason.split())

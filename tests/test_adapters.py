@@ -98,12 +98,21 @@ def test_keras_cannot_express_proj_size():
 
 
 @pytest.mark.parametrize("name", ["torch", "keras", "jax"])
-def test_float16_is_reported_unsupported_not_silently_upcast(name):
+def test_float16_runs_in_float16_not_silently_upcast(name):
     require(name)
     spec = Spec(mode="LSTM", input_size=3, hidden_size=4)
     x = np.ones((2, 2, 3), dtype=np.float16)
-    with pytest.raises(adapters.Unsupported, match="float16"):
-        adapters.run(name, spec, adapters.init_params(spec), x)
+    params = {k: v.astype(np.float16) for k, v in adapters.init_params(spec).items()}
+    output, h_n, c_n = adapters.run(name, spec, params, x)
+    assert output.dtype == h_n.dtype == c_n.dtype == np.float16
+
+
+def test_bfloat16_where_onnx_cannot_express_it_is_unsupported_with_the_reason():
+    require("onnxruntime")
+    spec = Spec(mode="GRU", input_size=3, hidden_size=4)
+    x = np.ones((2, 2, 3), dtype="bfloat16")
+    with pytest.raises(adapters.Unsupported, match="bfloat16"):
+        adapters.run("onnxruntime", spec, adapters.init_params(spec), x)
 
 
 def test_not_installed_is_its_own_error(monkeypatch):

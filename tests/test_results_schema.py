@@ -17,7 +17,7 @@ from _pytest.reports import TestReport
 
 import adapters
 from conformance import divergences
-from conformance.axes import DTYPES, LENGTHS, MODE_LABELS
+from conformance.axes import ALL_DTYPES, LENGTHS, MODE_LABELS
 from conformance.cases import Case
 from conformance.check import node_id, run_case
 from conformance.checks import CHECKS
@@ -147,7 +147,7 @@ def test_the_schema_names_what_the_code_writes(schema):
     assert tuple(defs["outcome"]["enum"]) == NAMES
     assert defs["record"]["properties"]["check"]["enum"] == list(CHECKS)
     config = defs["config"]["properties"]
-    assert config["dtype"]["enum"] == list(DTYPES)
+    assert config["dtype"]["enum"] == list(ALL_DTYPES)
     assert config["mode"]["enum"] == list(dict.fromkeys(m for m, _ in MODE_LABELS.values()))
     assert set(config["nonlinearity"]["enum"]) == {n for _, n in MODE_LABELS.values()}
     assert config["lengths"]["enum"] == list(LENGTHS)
@@ -306,7 +306,7 @@ def test_the_schema_rejects_a_broken_document(breaking, validator):
 def test_a_real_run_validates_with_every_check_kind(tmp_path, validator):
     results = tmp_path / "results.json"
     command = [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider"]
-    command += ["--impl", "numpy,torch", "--mode", "GRU,LSTM", "--dtype", "float32"]
+    command += ["--impl", "numpy,torch", "--mode", "GRU,LSTM", "--dtype", "float32,float16"]
     command += ["--results-json", str(results)]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:]

@@ -9,7 +9,18 @@ from here and from the case; adding a check kind is one module in this package a
 
 from __future__ import annotations
 
-from . import batch_rows, chunked, claims, dropout, forward, gradients, lengths, reverse, sizes
+from . import (
+    batch_rows,
+    chunked,
+    claims,
+    dropout,
+    forward,
+    gradients,
+    lengths,
+    low_precision,
+    reverse,
+    sizes,
+)
 from .kind import CheckKind
 
 CHECKS: dict[str, CheckKind] = {
@@ -24,6 +35,7 @@ CHECKS: dict[str, CheckKind] = {
         claims.CHECK,
         dropout.CHECK,
         sizes.CHECK,
+        low_precision.CHECK,
     )
 }
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from adapters import Request, numpy_reference
 from adapters.request import Tensors
 
-from ..axes import Axis
+from ..axes import DTYPES, Axis
 from ..cases import Case, request_for
 from ..compare import Compared
 from ..tolerances import Tolerance, tolerance_for
@@ -40,6 +40,12 @@ class CheckKind:
     sides: Sides | None = None
     expected_from: str = REFERENCE  # what the expected side is, in the failure report
     tolerance: Callable[[str], Tolerance] = tolerance_for  # the bound, by dtype
+    dtypes: tuple[str, ...] = DTYPES  # the dtypes its cases run in
+    # The bound calibrated for one case (from its request), instead of `tolerance` by dtype.
+    calibrated: Callable[[Case], Tolerance] | None = None
+    # Why a case is not judged at all ("" when it is): e.g. the implementation IS the expected
+    # side, so comparing them could not fail. Such a case is recorded as skipped, never passed.
+    not_judged: Callable[[Case], str] = lambda case: ""
     # A check kind that draws its examples (conformance/checks/sizes.py): `search` runs and
     # judges a case's examples, each an example case (Case.sizes set) judged as one comparison
     # with `compared` and `reference`. `drawn`: the configuration keys it draws, each with its
