@@ -15,7 +15,8 @@ def value_pairs(setting: dict) -> set:
     return {frozenset(pair) for pair in combinations(setting.items(), 2)}
 
 
-@pytest.mark.parametrize("check", list(CHECKS))
+# a check kind of one axis (sizes: mode only) has no pairs to cover
+@pytest.mark.parametrize("check", [name for name, kind in CHECKS.items() if len(kind.axes) > 1])
 def test_a_pairwise_sample_covers_every_pair_of_values_with_far_fewer_cases(check):
     every = settings(CHECKS[check])
     sample = all_pairs(every)

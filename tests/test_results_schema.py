@@ -155,7 +155,11 @@ def test_the_schema_names_what_the_code_writes(schema):
     assert defs["tolerance"]["required"] == [f.name for f in fields(Tolerance)]
     written = run_case(CASE, honest).record("t")
     assert defs["record"]["required"] == list(written)
-    assert set(defs["record"]["properties"]) == {*written, "divergences"}
+    assert set(defs["record"]["properties"]) == {*written, "divergences", "examples"}
+    sizes_case = Case("sizes", "GRU", implementation="numpy")  # a check kind that draws examples
+    drawn = run_case(sizes_case, honest).record("t")
+    assert defs["record"]["properties"]["examples"]["required"] == list(drawn["examples"])
+    assert set(drawn["config"]["drawn"]) <= set(defs["config"]["properties"])
     assert defs["metric"]["required"] == list(TensorComparison("x", (), None).metrics())
     output, h_n = written["metrics"]["output"], written["metrics"]["h_n"]
     assert defs["sequenceLocation"]["required"] == list(output["worst"])
