@@ -1,7 +1,8 @@
 """CI's check of what the README's conformance command left: every grid point of every check kind
 and registered implementation; none failed; none skipped, except those that need a GPU (CI has
-none) and those their check kind declares not judged (`not_judged`: low_precision's calibration); no stale declaration (a limit or known divergence that matches no case). With --quick
-first: every case of the --quick selection instead of the whole grid."""
+none) and those their check kind declares not judged (`not_judged`: low_precision's calibration);
+no stale declaration (a limit or known divergence that matches no case). With --quick first:
+every case of the --quick selection instead of the whole grid."""
 
 import sys
 from pathlib import Path
