@@ -188,6 +188,9 @@ def search(case: Case, runner: Runner, profile: settings | None = None):
         ratio = max((c.tolerance_ratio or 0.0 for c in result.comparisons), default=0.0)
         if not worst or ratio > worst["ratio"]:
             worst.update(ratio=ratio, result=result)
+        # A baseline keeps the first example's tensors: with the default (derandomized) profile
+        # the same example every run, whatever the values; the worst example is not (it moves).
+        worst.setdefault("first", result)
 
     start = time.perf_counter()
     try:
@@ -220,7 +223,14 @@ def search(case: Case, runner: Runner, profile: settings | None = None):
         )
         reason += "; remove or narrow it in conformance/divergences.py"
         return CaseResult(
-            case, "failed", reason, best.comparisons, duration, absent, examples=record
+            case,
+            "failed",
+            reason,
+            best.comparisons,
+            duration,
+            absent,
+            examples=record,
+            outputs=worst["first"].outputs,
         )
     if explained:
         reason = "; ".join(f"{d.reason} ({d.link})" for d in explained.values())
@@ -232,8 +242,17 @@ def search(case: Case, runner: Runner, profile: settings | None = None):
             duration,
             list(explained.values()),
             examples=record,
+            outputs=worst["first"].outputs,
         )
-    return CaseResult(case, "passed", "", best.comparisons, duration, examples=record)
+    return CaseResult(
+        case,
+        "passed",
+        "",
+        best.comparisons,
+        duration,
+        examples=record,
+        outputs=worst["first"].outputs,
+    )
 
 
 def without_the_absent(result):
