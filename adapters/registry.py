@@ -203,6 +203,10 @@ ONNX_DROPOUT_LIMITS = no_dropout(
     "the RNN, LSTM and GRU operators have no dropout attribute",
     "an ONNX RNN/LSTM/GRU graph is an inference graph: no training mode",
 )
+JAX_NO_KERAS_STYLE_DROPOUT = tuple(
+    Limit(feature, f"jax.experimental.rnn has no {feature} argument")
+    for feature in ("input_dropout", "recurrent_dropout")
+)
 JAX_REF_DROPOUT_LIMITS = (
     Limit("training", "jax.experimental.rnn.lstm_ref has no training or inference mode"),
     Limit(
@@ -210,10 +214,7 @@ JAX_REF_DROPOUT_LIMITS = (
         "jax.experimental.rnn.lstm_ref refuses a non-zero dropout: NotImplementedError('Dropout "
         "not supported in LSTM reference because we cannot determine CUDNN dropout mask.')",
     ),
-    *(
-        Limit(feature, f"jax.experimental.rnn has no {feature} argument")
-        for feature in ("input_dropout", "recurrent_dropout")
-    ),
+    *JAX_NO_KERAS_STYLE_DROPOUT,
 )
 JAX_CUDNN_DROPOUT_LIMITS = (
     Limit(
@@ -226,10 +227,7 @@ JAX_CUDNN_DROPOUT_LIMITS = (
         "jax.experimental.rnn.lstm has no inference switch: a non-zero dropout cannot be asked "
         "to be ignored in inference",
     ),
-    *(
-        Limit(feature, f"jax.experimental.rnn has no {feature} argument")
-        for feature in ("input_dropout", "recurrent_dropout")
-    ),
+    *JAX_NO_KERAS_STYLE_DROPOUT,
 )
 EXPORTED_TRAINING = (
     Limit(
