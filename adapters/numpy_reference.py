@@ -59,8 +59,8 @@ def lstm_cell(x, h, c, w: LayerWeights):
     i, f, g, o = np.split(gates, 4, axis=-1)
     c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
     h = sigmoid(o) * np.tanh(c)
-    if w.w_hr is not None:
-        h = h @ w.w_hr.T
+    if w.w_hr is not None:  # a matmul of bfloat16 gives float32: rounded back, as in `affine`
+        h = (h @ w.w_hr.T).astype(h.dtype, copy=False)
     return h, c
 
 

@@ -114,7 +114,9 @@ def quick_selection(cases: list[Case]) -> list[Case]:
 
 def quick_cover(ranks: dict[tuple[str, str], tuple[int, ...]]) -> list[tuple[str, str]]:
     """The pairs (check kind, mode) of `ranks` (each with the rank of its best case: unsupported,
-    not float32) that cover every check kind and every mode: the fewest pairs; among those, the
+    not float32) that cover every check kind and every mode: first, every check kind the
+    implementation supports in some mode gets a supported case (jax, LSTM only, runs forward on
+    an LSTM, and shows the other modes unsupported besides); then the fewest pairs; then the
     lowest summed rank (supported float32 cases first); among those, the modes spread in turn
     (the i-th check kind prefers the (i mod modes)-th mode: forward RNN_TANH, lengths RNN_RELU,
     gradients LSTM, ...); remaining ties go to the first found, in grid order. Exact, by dynamic
@@ -127,16 +129,19 @@ def quick_cover(ranks: dict[tuple[str, str], tuple[int, ...]]) -> list[tuple[str
     states: dict[int, tuple[tuple, tuple]] = {0: ((), ())}
     for position, check in enumerate(checks):
         options = [m for m in range(len(modes)) if (check, modes[m]) in ranks]
+        runnable = any(not ranks[check, modes[m]][0] for m in options)
         following: dict[int, tuple[tuple, tuple]] = {}
         for mask, (cost, chosen) in states.items():
             for size in range(1, len(options) + 1):
                 for subset in combinations(options, size):
                     pairs = tuple((check, modes[m]) for m in subset)
+                    # a check kind the implementation supports somewhere runs supported
+                    unrun = int(runnable and all(ranks[pair][0] for pair in pairs))
                     added = [
-                        (1, *ranks[pair], (m - position) % len(modes))
+                        (0, 1, *ranks[pair], (m - position) % len(modes))
                         for pair, m in zip(pairs, subset)
                     ]
-                    total = tuple(map(sum, zip(cost or (0,) * 4, *added)))
+                    total = tuple(map(sum, zip(cost or (0,) * 5, (unrun, 0, 0, 0, 0), *added)))
                     covered = mask | sum(1 << m for m in subset)
                     if covered not in following or total < following[covered][0]:
                         following[covered] = (total, chosen + pairs)

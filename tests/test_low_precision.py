@@ -232,3 +232,15 @@ def test_named_outputs_of_torch_come_back_in_the_request_dtype():
     got = adapters.run_request("torch", request)
     assert got["output"].dtype == BFLOAT16
     assert set(got) == set(named(request.spec, 0, 0))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("proj_size", [0, 3])
+def test_the_reference_computes_in_the_request_dtype_throughout(dtype, proj_size):
+    """The calibration is the reference run in the low dtype: every tensor it returns must be of
+    that dtype (a bfloat16 matmul promotes to float32; the projection once escaped rounding)."""
+    spec = adapters.Spec("LSTM", input_size=4, hidden_size=5, num_layers=2, proj_size=proj_size)
+    params = {k: v.astype(dtype) for k, v in adapters.init_params(spec, seed=1).items()}
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 2, 4)).astype(dtype)
+    tensors = numpy_reference.run(adapters.Request(spec, params, x))
+    assert {name: str(t.dtype) for name, t in tensors.items()} == dict.fromkeys(tensors, dtype)
