@@ -84,6 +84,8 @@ def run_request(name: str, request: Request) -> Tensors:
     validate_training(request)
     if reason := impl.unsupported_reason(request.setting):
         raise Unsupported(reason)
+    if reason := impl.gap_reason(request.setting):
+        raise NotImplementedError(f"the {name} adapter does not run this yet: {reason}")
     if reason := impl.unavailable_reason():
         raise NotInstalled(f"{name}: {reason}")
     if request.cotangents is not None and not impl.gradients:

@@ -155,6 +155,8 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
 
     if reason := impl.unsupported_reason(case.setting):  # the registry, whatever the runner
         return CaseResult(case, "unsupported", reason)
+    if reason := impl.gap_reason(case.setting):  # our adapter's gap, not the framework's
+        return CaseResult(case, "skipped", reason)
     if kind.gradients and not impl.gradients:  # our adapter's gap, not the framework's
         reason = f"not run: the {case.implementation} adapter does not compute gradients yet"
         return CaseResult(case, "skipped", reason)

@@ -544,9 +544,9 @@ KNOWN_DIVERGENCES: list[KnownDivergence] = [
         applies_to=lambda case: case.dtype == "bfloat16" and case.proj_size == 0,
         reason=(
             "the default exporter writes a bfloat16 GRU or LSTM as an ONNX GRU/LSTM node, which "
-            "ONNX does not define for bfloat16 (an invalid model, exported without error or "
-            "warning), and decomposes an RNN into Add, MatMul, ... that ONNX Runtime's CPU "
-            "kernels do not run in bfloat16"
+            "ONNX does not define for bfloat16 at the opset it writes (18; bfloat16 from 22 on): "
+            "an invalid model, exported without error or warning; and it decomposes an RNN "
+            "into Add, MatMul, ... that ONNX Runtime's CPU kernels do not run in bfloat16"
         ),
         link="docs/findings/onnx-bfloat16-recurrent-layers.md",
         repro="see docs/findings/onnx-bfloat16-recurrent-layers.md",
