@@ -147,12 +147,13 @@ class CaseResult:
         return "\n".join(lines)
 
 
-def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
+def declared_outcome(case: Case) -> CaseResult | None:
+    """The outcome the declarations give `case` without running it (not installed, unsupported
+    by the registry, our adapter's gap, not judged by its check kind), or None: it runs."""
     kind = CHECKS[case.check]
     impl = adapters.IMPLEMENTATIONS[case.implementation]
     if reason := impl.unavailable_reason():
         return CaseResult(case, "skipped", reason)
-
     if reason := impl.unsupported_reason(case.setting):  # the registry, whatever the runner
         return CaseResult(case, "unsupported", reason)
     if reason := impl.gap_reason(case.setting):  # our adapter's gap, not the framework's
@@ -162,6 +163,13 @@ def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
         return CaseResult(case, "skipped", reason)
     if reason := kind.not_judged(case):
         return CaseResult(case, "skipped", reason)
+    return None
+
+
+def run_case(case: Case, runner: Runner = adapters.run_request) -> CaseResult:
+    if (declared := declared_outcome(case)) is not None:
+        return declared
+    kind = CHECKS[case.check]
     if kind.search is not None and case.sizes is None:  # a case of examples, drawn
         return kind.search(case, runner)
     request = kind.request(case)

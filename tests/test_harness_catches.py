@@ -16,7 +16,7 @@ from adapters.layout import reorder_gates
 from adapters.request import named
 from conformance import plugin
 from conformance.cases import Case
-from conformance.check import run_case
+from conformance.check import declared_outcome, run_case
 from conformance.grid import all_cases
 
 
@@ -171,9 +171,15 @@ def test_c_n_returned_for_a_gru_fails():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_the_honest_reference_passes_every_grid_point(dtype):
+    """Every case it runs passes; the others are what the declarations say, never `failed`."""
+    ran = 0
     for the_case in all_cases(["numpy"], dtypes=(dtype,)):
+        declared = declared_outcome(the_case)
         result = run_case(the_case)
-        assert result.outcome == "passed", result.report()
+        expected = "passed" if declared is None else declared.outcome
+        assert result.outcome == expected, result.report()
+        ran += declared is None
+    assert ran > 900  # the declarations leave the reference most of the grid
 
 
 def test_unsupported_is_recorded_as_unsupported_and_never_passes():
