@@ -169,6 +169,36 @@ def test_a_dropped_recurrent_bias_fails(dtype):
     assert "output" in result.reason and "h_n" in result.reason
 
 
+def nudged_output(case: Case, times_the_bound: float):
+    """A faithful result with one element of `output` (step 1, row 0, unit 0) moved by
+    `times_the_bound` times the case's calibrated atol, rounded to the dtype."""
+    atol = tolerance_of(case).atol
+
+    def nudge(request, result):
+        output = result["output"].astype(np.float64)
+        output[1, 0, 0] += times_the_bound * atol
+        return {**result, "output": output.astype(request.dtype)}
+
+    return nudge
+
+
+@pytest.mark.parametrize("dtype", LOW_DTYPES)
+def test_the_bound_is_where_it_is_said_to_be(dtype):
+    """An error of twice the calibrated bound fails at the element moved; of 0.4 times it,
+    passes: the bound judged is the case's own, not a looser one. (The faithful result's own
+    error is at most 1/K of the bound, and rounding the moved value adds at most half an ulp,
+    at most a quarter of the 2-eps floor.)"""
+    case = Case("low_precision", "LSTM", 1, False, implementation="torch", dtype=dtype)
+    assert low_precision.K == 4 and low_precision.FLOOR_ULPS >= 2
+    result = run_case(case, faithful(nudged_output(case, 2.0)))
+    assert result.outcome == "failed", result.report()
+    output = next(c for c in result.comparisons if c.name == "output")
+    assert 1.4 < output.tolerance_ratio < 2.6, result.report()
+    assert (output.worst["time step"], output.worst["batch row"]) == (1, 0), result.report()
+    result = run_case(case, faithful(nudged_output(case, 0.4)))
+    assert result.outcome == "passed", result.report()
+
+
 def test_the_numpy_reference_is_the_calibration_not_a_pass():
     case = Case("low_precision", "GRU", implementation="numpy", dtype="float16")
     result = run_case(case)

@@ -147,6 +147,28 @@ def test_the_default_profile_is_bounded_and_draws_the_same_examples_twice(ci_pro
     assert drawn[0] == drawn[1] and len(drawn[0]) == profiles.MAX_EXAMPLES_CI
 
 
+def test_the_default_profile_draws_from_its_own_seed_not_the_source_text(ci_profile, monkeypatch):
+    """The examples (and so the tensors baselines keep) are the seed's: another seed draws other
+    examples; the same seed the same ones, whatever the text of the function that runs them."""
+    case = case_from_id(CASE_ID)
+
+    def draw() -> list:
+        drawn = []
+
+        def recording(name, request):
+            drawn.append((request.x.shape, request.spec))
+            return HONEST(request)
+
+        assert sizes.search(case, recording).outcome == "passed"
+        return drawn
+
+    first = draw()
+    monkeypatch.setattr(sizes, "DERANDOMIZED_SEED", sizes.DERANDOMIZED_SEED + 1)
+    assert draw() != first
+    monkeypatch.undo()
+    assert draw() == first
+
+
 def test_expensive_implementations_run_fewer_examples(ci_profile):
     case = case_from_id("sizes-LSTM-torch-onnx-float32")
     fewer = sizes.example_settings(case).max_examples
