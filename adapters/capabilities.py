@@ -27,6 +27,7 @@ FEATURES: dict[str, Callable[[Setting], bool]] = {
     "gradients": lambda s: s.gradients,
     "training": lambda s: s.training,
     "dropout": lambda s: s.spec.dropout > 0,  # PyTorch's, on every layer's output but the last
+    "dropout_in_training": lambda s: s.training and s.spec.dropout > 0,
     "input_dropout": lambda s: s.input_dropout,
     "recurrent_dropout": lambda s: s.recurrent_dropout,
 }

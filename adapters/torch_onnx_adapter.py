@@ -25,6 +25,9 @@ from .request import Request, Tensors, named
 from .torch_adapter import DTYPES, build_module, from_numpy
 
 OPSET = opsets.TORCH_EXPORT
+# A training request exports the module in training mode (its Dropout nodes with training_mode
+# set); ONNX Runtime's sessions are left as users get them (docs/CONVENTIONS.md, "Dropout")
+TRAINING_MODES = {False: torch.onnx.TrainingMode.EVAL, True: torch.onnx.TrainingMode.TRAINING}
 
 
 class Exported(torch.nn.Module):
@@ -101,7 +104,8 @@ def export(request: Request, dynamo: bool) -> bytes:
     inputs = graph_inputs(request)
     states = tuple(name for name in ("h0", "c0") if name in inputs)
     total_length = request.seq_len if "lengths" in inputs else None
-    wrapper = Exported(build_module(spec, request.params, dtype), spec.mode, total_length, states)
+    module = build_module(spec, request.params, dtype).train(request.training)
+    wrapper = Exported(module, spec.mode, total_length, states)
     args = tuple(
         from_numpy(v, dtype=dtype) if name != "lengths" else torch.from_numpy(v)
         for name, v in inputs.items()
@@ -113,6 +117,7 @@ def export(request: Request, dynamo: bool) -> bytes:
             wrapper, args, buffer, dynamo=dynamo, input_names=list(inputs),
             output_names=outputs_of(request), opset_version=OPSET, verbose=False,
             dynamic_axes=dynamic_axes(request, inputs, dynamo) or None,
+            training=TRAINING_MODES[request.training],
         )  # fmt: skip
     return buffer.getvalue()
 
@@ -132,6 +137,7 @@ def session_for(request: Request, dynamo: bool):
     key = (
         "dynamo" if dynamo else "legacy",
         request.spec,
+        request.training,
         str(request.dtype),
         input_signature(inputs, dynamic_axes(request, inputs, dynamo)),
         weights_digest(request.params),

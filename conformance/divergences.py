@@ -128,6 +128,12 @@ def dropout_ignored(request: Request) -> Request:
     return replace(request, spec=spec, training=False, input_dropout=0.0, recurrent_dropout=0.0)
 
 
+def dropout_removed(request: Request, expected: Tensors) -> Tensors:
+    """ONNX Runtime without the graph's Dropout nodes: training equals inference, so no step of
+    `output` changes (the training_changes property's `output_changed` is 0 everywhere)."""
+    return {**expected, "output_changed": np.zeros_like(expected["output_changed"])}
+
+
 @cache
 def installed_version(package: str) -> str | None:
     try:
@@ -629,6 +635,45 @@ KNOWN_DIVERGENCES += [
         checks=("dropout",),
     )
     for name, pairs in KERAS_RATE_ONE_IGNORED.items()
+]
+# torch.onnx.export(dynamo=True, training=TrainingMode.TRAINING) writes PyTorch's between-layer
+# dropout as ONNX Dropout nodes with training_mode true; ONNX Runtime's basic graph optimizations
+# (EliminateDropout, on by default) remove every Dropout whose mask is unused, whatever its
+# training_mode, so the training graph computes inference.
+ORT_REMOVES_DROPOUT = (
+    "ONNX Runtime removes the exported Dropout nodes (its EliminateDropout rewrite, part of the "
+    "default basic graph optimizations, ignores their training_mode input): the training-mode "
+    "graph computes inference; {what}"
+)
+KNOWN_DIVERGENCES += [
+    KnownDivergence(
+        implementation="torch-onnx",
+        package="onnxruntime",
+        versions=">=1.8",
+        applies_to=lambda case, prop=prop: (
+            case.dropout == "between" and case.dropout_property == prop
+        ),
+        reason=ORT_REMOVES_DROPOUT.format(what=what),
+        link="https://github.com/microsoft/onnxruntime/issues/9333",
+        repro="see docs/findings/onnx-runtime-removes-training-dropout.md",
+        tensors=tensors,
+        checks=("dropout",),
+        **bound,
+    )
+    for prop, what, tensors, bound in (
+        (
+            "training_changes",
+            "no step of output changes",
+            ("output_changed",),
+            {"computes": dropout_removed},
+        ),
+        (
+            "training_rate1",
+            "rate 1 gives the inference result, not zero input to the second layer",
+            ("output", "h_n", "c_n"),
+            {"computes_with": dropout_ignored},
+        ),
+    )
 ]
 # keras#23704 (above) in the dropout check: float64 computed in float32 where one side of a
 # property runs Keras' generic cell loop (its matmul, or JAX's tanh, in float32) and is compared

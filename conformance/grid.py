@@ -98,9 +98,9 @@ def quick_selection(cases: list[Case]) -> list[Case]:
     best: dict[tuple, tuple] = {}  # (implementation, check, mode) -> (rank, case)
     for case in cases:
         key = (case.implementation, case.check, case.mode_label)
-        supported = not adapters.IMPLEMENTATIONS[case.implementation].unsupported_reason(
-            case.setting
-        )
+        impl = adapters.IMPLEMENTATIONS[case.implementation]
+        # a case our adapter's gap skips runs nothing either
+        supported = not impl.unsupported_reason(case.setting) and not impl.gap_reason(case.setting)
         rank = (int(not supported), int(case.dtype != "float32"))
         if key not in best or rank < best[key][0]:
             best[key] = (rank, case)

@@ -202,11 +202,31 @@ def test_what_a_framework_lacks_is_unsupported_with_its_reason(name, fields, rea
         adapters.run_request(name, small_request(**fields))
 
 
-def test_keras_has_no_between_layer_dropout():
+def test_keras_between_layer_dropout_is_our_gap_not_unsupported():
+    """Keras expresses it (keras.layers.Dropout between the layers); our adapter does not yet:
+    `skipped` with that reason, never `unsupported`."""
     spec = adapters.Spec("LSTM", 3, 4, num_layers=2, dropout=0.5)
     request = Request(spec, adapters.init_params(spec), np.zeros((2, 1, 3)))
-    with pytest.raises(Unsupported, match="no between-layer dropout"):
+    with pytest.raises(NotImplementedError, match="keras.layers.Dropout between the stacked"):
         adapters.run_request("keras", request)
+    result = run_case(replace(case("between", "training_changes"), implementation="keras"))
+    assert result.outcome == "skipped" and "not run yet" in result.reason
+
+
+def test_the_torchscript_exporter_refuses_dropout_in_training_with_its_own_error():
+    if reason := adapters.IMPLEMENTATIONS["torch-onnx-legacy"].unavailable_reason():
+        pytest.skip(reason)
+    spec = adapters.Spec("GRU", 3, 4, num_layers=2, dropout=0.5)
+    request = Request(spec, adapters.init_params(spec), np.zeros((2, 1, 3), np.float32))
+    with pytest.raises(Unsupported, match="dropout in training mode"):
+        adapters.run_request("torch-onnx-legacy", replace(request, training=True))
+    # the registry's reason quotes what the exporter raises when asked anyway
+    from torch.onnx.errors import SymbolicValueError
+
+    from adapters import torch_onnx_adapter
+
+    with pytest.raises(SymbolicValueError, match="ONNX export of operator RNN/GRU/LSTM, dropout"):
+        torch_onnx_adapter.run_legacy(replace(request, training=True))
 
 
 def test_torch_warns_that_a_one_layer_module_ignores_its_dropout():
