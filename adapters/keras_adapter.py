@@ -5,9 +5,10 @@ two directions use Bidirectional(merge_mode="concat"), time-major inputs are tra
 proj_size > 0 cannot be expressed (no Keras recurrent layer projects its hidden state; declared in
 the registry). Variable lengths are Keras's own masking: a boolean (batch, time) mask passed to
 every layer's call. A request's `input_dropout` and `recurrent_dropout` are every stacked
-layer's `dropout` and `recurrent_dropout` (seeded with `request.seed`), and `training` is passed
-to each layer's call. The backend is fixed per process by KERAS_BACKEND; `keras_backends.py`
-decides where each backend runs.
+layer's `dropout` and `recurrent_dropout` (seeded with `request.seed`); PyTorch's between-layer
+`dropout` is a keras.layers.Dropout before every layer after the first, as a porter writes it;
+and `training` is passed to each layer's call. The backend is fixed per process by
+KERAS_BACKEND; `keras_backends.py` decides where each backend runs.
 """
 
 from __future__ import annotations
@@ -108,6 +109,15 @@ def make_layer(keras, spec: Spec, dtype: str, dropout: Dropout = Dropout()):
     return layer
 
 
+def between_layers_dropout(keras, spec: Spec, dtype: str, seed: int, index: int):
+    """PyTorch's between-layer dropout as a porter writes it in Keras: a keras.layers.Dropout
+    on the input of every stacked layer after the first (a fresh mask per element and step);
+    None where there is none."""
+    if index == 0 or spec.dropout == 0:
+        return None
+    return keras.layers.Dropout(spec.dropout, seed=seed + index, dtype=dtype)
+
+
 def direction_cells(layer, spec: Spec):
     if spec.bidirectional:
         return [layer.forward_layer.cell, layer.backward_layer.cell]
@@ -190,6 +200,9 @@ def _run_layers(keras, request: Request) -> Tensors:
     mask = None if request.lengths is None else np.ascontiguousarray(request.valid_steps().T)
 
     def run_layer(layer_index, inputs, initial):
+        dropout = between_layers_dropout(keras, spec, dtype, request.seed, layer_index)
+        if dropout is not None:
+            inputs = dropout(inputs, training=request.training)
         layer, call = built_layer(
             backend,
             spec.one_layer(layer_index),

@@ -25,7 +25,13 @@ import numpy as np
 
 from . import keras_adapter, opsets
 from .export_cache import SessionCache, input_signature, weights_digest
-from .keras_adapter import Dropout, direction_cells, keras_weights, make_layer
+from .keras_adapter import (
+    Dropout,
+    between_layers_dropout,
+    direction_cells,
+    keras_weights,
+    make_layer,
+)
 from .layout import layer_weights
 from .request import Request, Tensors, named
 from .spec import Spec
@@ -81,6 +87,9 @@ def build_model(keras, spec: Spec, request: Request, inputs: dict[str, np.ndarra
 
     hidden, finals, layers = tensors["x"], [], []
     for index in range(spec.num_layers):
+        dropout = between_layers_dropout(keras, spec, dtype, request.seed, index)
+        if dropout is not None:
+            hidden = dropout(hidden)
         layer = make_layer(keras, spec.one_layer(index), dtype, Dropout.of(request))
         initial_state = None
         if h0 is not None:  # Keras: [h, c] per direction, forward first

@@ -177,17 +177,6 @@ NO_KERAS_STYLE_DROPOUT = (
         "argument)",
     ),
 )
-# Keras can express PyTorch's between-layer dropout, as a porter writes it: keras.layers.Dropout
-# between the stacked layers (a fresh mask per element and step); the layers' own `dropout` is
-# another thing (one mask for all steps, and it drops the first layer's input too)
-KERAS_BETWEEN_LAYERS_GAP = (
-    Limit(
-        "dropout",
-        "not run yet: PyTorch's between-layer dropout is a keras.layers.Dropout between the "
-        "stacked Keras layers, which our Keras adapter does not insert yet (the layers' own "
-        "`dropout` keeps one mask for all steps and drops the first layer's input too)",
-    ),
-)
 NO_DROPOUT = "{what} has no dropout: {where}"
 
 
@@ -291,7 +280,6 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Keras 3 on TensorFlow: SimpleRNN/LSTM/GRU(reset_after=True), Bidirectional",
             function="run_tensorflow",
             limits=KERAS_LIMITS,
-            gaps=KERAS_BETWEEN_LAYERS_GAP,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -303,7 +291,6 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Keras 3 on JAX (in a child process unless this one uses that backend)",
             function="run_jax",
             limits=KERAS_LIMITS,
-            gaps=KERAS_BETWEEN_LAYERS_GAP,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -315,7 +302,6 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             "Keras 3 on PyTorch (in a child process unless this one uses that backend)",
             function="run_torch",
             limits=KERAS_LIMITS,
-            gaps=KERAS_BETWEEN_LAYERS_GAP,
             gradients=True,
             pairwise=("gradients", *RELATIONS),
         ),
@@ -461,7 +447,7 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             ),
             pairwise=("forward", "lengths", "claims", "low_precision", *RELATIONS),
             opset=opsets.TF2ONNX,
-            gaps=KERAS_ONNX_TRAINING_GAP + KERAS_BETWEEN_LAYERS_GAP,
+            gaps=KERAS_ONNX_TRAINING_GAP,
         ),
     )
 }

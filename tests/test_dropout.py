@@ -202,15 +202,26 @@ def test_what_a_framework_lacks_is_unsupported_with_its_reason(name, fields, rea
         adapters.run_request(name, small_request(**fields))
 
 
-def test_keras_between_layer_dropout_is_our_gap_not_unsupported():
-    """Keras expresses it (keras.layers.Dropout between the layers); our adapter does not yet:
-    `skipped` with that reason, never `unsupported`."""
-    spec = adapters.Spec("LSTM", 3, 4, num_layers=2, dropout=0.5)
-    request = Request(spec, adapters.init_params(spec), np.zeros((2, 1, 3)))
-    with pytest.raises(NotImplementedError, match="keras.layers.Dropout between the stacked"):
-        adapters.run_request("keras", request)
-    result = run_case(replace(case("between", "training_changes"), implementation="keras"))
-    assert result.outcome == "skipped" and "not run yet" in result.reason
+def test_keras_drops_between_layers_with_a_dropout_layer_after_the_first_layer_only():
+    """Rate 1 in training: the second layer's input is zero (its weight_ih has no effect), the
+    first layer's input is kept and the last layer's output is not dropped (not zero)."""
+    if reason := adapters.IMPLEMENTATIONS["keras"].unavailable_reason():
+        pytest.skip(reason)
+    spec = adapters.Spec("GRU", 3, 4, num_layers=2, dropout=1.0)
+    rng = np.random.default_rng(0)
+    params = adapters.init_params(spec, seed=1)  # float32
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    request = Request(spec, params, x, training=True)
+    got = adapters.run_request("keras", request)
+    second_input_dropped = dict(params, weight_ih_l1=np.zeros_like(params["weight_ih_l1"]))
+    expected = numpy_reference.run(
+        replace(
+            request, spec=replace(spec, dropout=0.0), params=second_input_dropped, training=False
+        )
+    )
+    for name in ("output", "h_n"):
+        np.testing.assert_allclose(got[name], expected[name], atol=1e-5, err_msg=name)
+    assert np.abs(got["output"]).max() > 0.1
 
 
 def test_the_torchscript_exporter_refuses_dropout_in_training_with_its_own_error():
