@@ -155,6 +155,93 @@ def test_rate_ignored_in_training_fails_rate_one():
     assert "output" in result.reason
 
 
+def recurrent_dropout_model(in_inference=False, on_cell_state=False, rate_ignored=False):
+    """A runner for Keras' `recurrent_dropout` (one layer after another, one step at a time):
+    the state entering the recurrent product is dropped with one mask per layer for all steps;
+    LSTM's c is not (it enters no product). SimpleRNN and LSTM only: each step is the reference
+    run for one step from the dropped h (and the undropped c). A planted mistake is a flag."""
+
+    def runner(name: str, request: Request):
+        spec = request.spec
+        assert spec.mode in ("RNN", "LSTM") and not spec.bidirectional and not spec.batch_first
+        rng = np.random.default_rng(request.seed)
+        active = (request.training or in_inference) and not rate_ignored
+        rate = request.recurrent_dropout if active else 0.0
+        inputs, h_n, c_n = request.x, [], []
+        for layer in range(spec.num_layers):
+            alone = one_layer(request, layer, inputs)
+            h, c = alone.h0, alone.c0
+            mask = dropped(rng, np.ones_like(h), rate)
+            steps = []
+            for t in range(inputs.shape[0]):
+                step = replace(alone, x=inputs[t : t + 1], h0=h * mask)
+                if spec.has_cell_state:
+                    step = replace(step, c0=c * mask if on_cell_state else c)
+                tensors = numpy_reference.run(step)
+                steps.append(tensors["output"])
+                h, c = tensors["h_n"], tensors.get("c_n")
+            inputs = np.concatenate(steps)
+            h_n.append(h)
+            c_n.append(c)
+        cells = np.concatenate(c_n) if spec.has_cell_state else None
+        return named(spec, inputs, np.concatenate(h_n), cells)
+
+    return runner
+
+
+def recurrent_case(prop: str, mode: str) -> Case:
+    return replace(case("recurrent", prop, mode, "float32"), implementation="keras")
+
+
+@pytest.fixture
+def undeclared(monkeypatch):
+    """Judge as an implementation that declares no divergence (Keras declares that its LSTM
+    ignores a recurrent rate of 1: docs/findings/keras-rnn-dropout-rate-one.md)."""
+    from conformance import check
+
+    monkeypatch.setattr(check, "divergences_for", lambda case: [])
+
+
+RECURRENT_PROPERTIES = ("inference_ignores", "training_rate0", "training_changes", "training_rate1")
+
+
+@pytest.mark.parametrize("prop", RECURRENT_PROPERTIES)
+@pytest.mark.parametrize("mode", ["RNN_TANH", "LSTM"])
+def test_honest_recurrent_dropout_passes(prop, mode, undeclared):
+    result = run_case(recurrent_case(prop, mode), recurrent_dropout_model())
+    assert result.outcome == "passed", result.report()
+
+
+@pytest.mark.parametrize("mode", ["RNN_TANH", "LSTM"])
+def test_recurrent_dropout_in_inference_fails_inference_ignores(mode, undeclared):
+    model = recurrent_dropout_model(in_inference=True)
+    result = run_case(recurrent_case("inference_ignores", mode), model)
+    assert result.outcome == "failed", result.report()
+    (output,) = [c for c in result.comparisons if c.name == "output"]
+    assert {"time step", "batch row", "layer", "unit"} <= set(output.worst)  # located
+    assert output.mismatched > output.size // 2  # the whole run drifts, not one element
+
+
+@pytest.mark.parametrize("mode", ["RNN_TANH", "LSTM"])
+def test_recurrent_rate_ignored_in_training_fails_and_names_the_unchanged_steps(mode, undeclared):
+    model = recurrent_dropout_model(rate_ignored=True)
+    result = run_case(recurrent_case("training_changes", mode), model)
+    assert result.outcome == "failed", result.report()
+    (changed,) = [c for c in result.comparisons if c.name == "output_changed"]
+    assert changed.mismatched == changed.size
+
+
+def test_recurrent_dropout_on_the_cell_state_fails_rate_one(undeclared):
+    """Rate 1 is the result without the recurrent product; dropping c as well zeroes the cell
+    memory at every step: c_n is wrong, and so is everything computed from it."""
+    model = recurrent_dropout_model(on_cell_state=True)
+    result = run_case(recurrent_case("training_rate1", "LSTM"), model)
+    assert result.outcome == "failed", result.report()
+    assert "c_n" in result.reason, result.reason
+    honest = run_case(recurrent_case("training_rate1", "LSTM"), recurrent_dropout_model())
+    assert honest.outcome == "passed", honest.report()
+
+
 def test_output_changed_marks_each_step_and_row():
     trained = {"output": np.zeros((3, 2, 4), np.float32)}
     inferred = {"output": np.zeros((3, 2, 4), np.float32)}
