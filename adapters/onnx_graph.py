@@ -26,6 +26,7 @@ ELEMENT_TYPE = {
     np.dtype("float32"): TensorProto.FLOAT,
     np.dtype("float64"): TensorProto.DOUBLE,
     np.dtype("float16"): TensorProto.FLOAT16,
+    np.dtype("bfloat16"): TensorProto.BFLOAT16,  # ml_dtypes' (adapters/dtypes.py)
 }
 
 
@@ -120,7 +121,8 @@ def build_model(
         nodes.append(helper.make_node("Concat", c_finals, ["c_n"], axis=0))
         graph_outputs.append(helper.make_tensor_value_info("c_n", element, state_shape))
     graph = helper.make_graph(nodes, "recurrent_layer", graph_inputs, graph_outputs, initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    opset = opsets.ONNX_GRAPH_BFLOAT16 if element == TensorProto.BFLOAT16 else OPSET
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def _trim(inputs: list[str]) -> list[str]:
