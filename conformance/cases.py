@@ -112,8 +112,11 @@ class Case:
     def setting(self) -> Setting:
         from .checks import CHECKS  # the check kinds build on cases: imported when asked
 
+        spec = self.spec
+        if self.dropout_property == "training_rate0":  # its training run has every rate 0
+            spec = replace(spec, dropout=0.0)
         return Setting(
-            spec=self.spec,
+            spec=spec,
             dtype=self.dtype,
             lengths=self.lengths != "full",
             zero_length=0 in (LENGTHS[self.lengths] or ()),
