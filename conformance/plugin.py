@@ -216,13 +216,18 @@ class CaseGroups:
     """pytest-xdist scheduling by (implementation, mode): each group runs on one worker.
 
     Cases of one implementation and mode share compiled programs (JAX, Flax, Keras on JAX) and
-    child processes (Keras backends); keeping a group on one worker compiles each once. Applies
-    only to xdist's default distribution; an explicit --dist is respected.
+    child processes (Keras backends); keeping a group on one worker compiles each once. Under
+    --quick, where an implementation has a handful of cases and its import and first case cost
+    more than the rest, the group is the whole implementation: each framework is imported and
+    each Keras child process started on one worker only. Applies only to xdist's default
+    distribution; an explicit --dist is respected.
     """
 
-    def __init__(self):
+    def __init__(self, whole_implementations: bool = False):
         self.group_of = {  # across check kinds: they share compiled programs too
-            case_id: f"{case.implementation}:{case.mode_label}"
+            case_id: case.implementation
+            if whole_implementations
+            else f"{case.implementation}:{case.mode_label}"
             for case_id, case in cases_by_id().items()
         }
 
@@ -299,7 +304,10 @@ def configure(config) -> None:
     for message in stale_declarations():
         config.issue_config_time_warning(pytest.PytestWarning(f"stale declaration: {message}"), 2)
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(CaseGroups(), "conformance-case-groups")
+        config.pluginmanager.register(
+            CaseGroups(whole_implementations=config.getoption("quick")),
+            "conformance-case-groups",
+        )
     path = config.getoption("results_json")
     baseline_dir = config.getoption("save_baseline")
     baseline_run = baseline.new_run_path(baseline_dir) if baseline_dir else None
