@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 import traceback
@@ -31,6 +32,8 @@ from .tolerances import Tolerance, tolerance_for
 
 TEST_FILE = "conformance/test_checks.py"
 TEST_FUNCTION = "test_check"
+# the node id of a case: its case id between the brackets
+NODE_PATTERN = re.compile(rf"::{TEST_FUNCTION}\[(?P<case_id>[^\]]+)\]$")
 
 
 def node_id(case: Case) -> str:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from . import baseline
-from .check import TEST_FUNCTION, CaseResult, rerun_command
+from .check import NODE_PATTERN, CaseResult, rerun_command
 from .declarations import stale_declarations
-from .grid import case_from_id, cases_by_id
+from .grid import case_from_id
 from .jsonsafe import from_json_safe, to_json_safe
 from .options import (
     ResultsClaim,
@@ -33,7 +33,6 @@ from .results import ResultsFile, write_json_atomic
 
 RECORD_KEY = "conformance_record"
 ARRAYS_KEY = "conformance_arrays"  # the .npz bytes of a case's tensors, for the baseline
-NODE_PATTERN = re.compile(rf"::{TEST_FUNCTION}\[(?P<case_id>[^\]]+)\]$")
 
 
 def attach_record(node, result: CaseResult) -> None:
@@ -212,65 +211,6 @@ class ResultsPlugin:
             terminalreporter.write_line(f"compatibility report: {self.report_path}")
 
 
-class CaseGroups:
-    """pytest-xdist scheduling by (implementation, mode): each group runs on one worker.
-
-    Cases of one implementation and mode share compiled programs (JAX, Flax, Keras on JAX) and
-    child processes (Keras backends); keeping a group on one worker compiles each once. Under
-    --quick, where an implementation has a handful of cases and its import and first case cost
-    more than the rest, the group is the whole implementation: each framework is imported and
-    each Keras child process started on one worker only. Applies only to xdist's default
-    distribution; an explicit --dist is respected.
-    """
-
-    def __init__(self, whole_implementations: bool = False):
-        self.group_of = {  # across check kinds: they share compiled programs too
-            case_id: case.implementation
-            if whole_implementations
-            else f"{case.implementation}:{case.mode_label}"
-            for case_id, case in cases_by_id().items()
-        }
-
-    @pytest.hookimpl
-    def pytest_xdist_make_scheduler(self, config, log):
-        if config.getvalue("dist") != "load":
-            return None
-        from xdist.scheduler import LoadScopeScheduling
-
-        group_of = self.group_of
-
-        class CaseGroupScheduling(LoadScopeScheduling):
-            def _split_scope(self, nodeid: str) -> str:
-                match = NODE_PATTERN.search(nodeid)
-                if match and match["case_id"] in group_of:
-                    return group_of[match["case_id"]]
-                return super()._split_scope(nodeid)
-
-            def remove_node(self, node):
-                """As LoadScopeScheduling's, but the case that killed the worker is not
-                rescheduled: rerunning it would kill each replacement worker in turn and lose
-                the rest of its group."""
-                workload = self.assigned_work.pop(node)
-                pending = [
-                    (scope, nodeid)
-                    for scope, unit in workload.items()
-                    for nodeid, completed in unit.items()
-                    if not completed
-                ]
-                if not pending:
-                    return None
-                scope, crashitem = pending[0]
-                workload[scope][crashitem] = True
-                self.workqueue.update(
-                    {s: unit for s, unit in workload.items() if not all(unit.values())}
-                )
-                for other in self.assigned_work:
-                    self._reschedule(other)
-                return crashitem
-
-        return CaseGroupScheduling(config, log)
-
-
 def _interrupt_on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -304,6 +244,8 @@ def configure(config) -> None:
     for message in stale_declarations():
         config.issue_config_time_warning(pytest.PytestWarning(f"stale declaration: {message}"), 2)
     if config.pluginmanager.hasplugin("xdist"):
+        from .scheduling import CaseGroups  # imports xdist
+
         config.pluginmanager.register(
             CaseGroups(whole_implementations=config.getoption("quick")),
             "conformance-case-groups",
