@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         "--impl", default=",".join(IMPLEMENTATIONS), help="default: every registered one"
     )
     parser.add_argument("--check", default=",".join(CHECKS), help="default: every check kind")
+    parser.add_argument("--dtype", help="float64, float32, ...: default every dtype a check runs")
     parser.add_argument("--workers", default="auto", help="pytest-xdist -n value")
     parser.add_argument("--quick", action="store_true", help="pytest conformance --quick")
     parser.add_argument(
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         results = args.results_json or os.path.join(tmp, "results.json")
         command = [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider"]
         command += ["-n", args.workers, "--impl", args.impl, "--check", args.check]
-        command += ["--results-json", results]
+        command += ["--results-json", results] + (["--dtype", args.dtype] if args.dtype else [])
         command += ["--quick"] * args.quick + ["--every-configuration"] * args.every_configuration
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = Counter(r["outcome"] for r in records)
     print(
         f"checks {args.check}; {args.impl}; "
-        + ("--quick; " if args.quick else "float64+float32; ")
+        + ("--quick; " if args.quick else f"{args.dtype or 'every dtype'}; ")
         + ("every configuration:" if args.every_configuration else "CI selection:")
         + f"\n{len(records)} cases in "
         f"{wall:.1f} s wall, {cpu:.1f} s CPU (user+sys) with -n {args.workers} on "
