@@ -7,13 +7,15 @@ worker. Two rules keep that cost paid once:
 - Cases are scheduled in groups, each running on one worker: (implementation, mode), or the whole
   implementation under --quick, where an implementation has a handful of cases and its import and
   first case cost more than the rest.
-- A worker asking for work gets a group of an implementation it already runs; failing that, one
-  of an implementation no other worker runs yet; only when neither is left, any group (the end of
-  the run, where an idle worker is worth an import). So on a few workers each framework is
-  imported on about one of them, and on many workers the groups still spread over all.
+- A worker asking for work gets the queued group that needs the fewest packages (the registry's
+  `requires`, and the implementation itself for what it keeps per worker) that another worker
+  has already loaded, one that needs nothing new before one that does, and the largest among
+  equals. So a worker
+  goes on with the frameworks it has, a second worker starts on other frameworks, and only at
+  the end of the run does an idle worker load what another already has. On a few workers each
+  framework is imported on about one of them; on many, the groups still spread over all.
 
-Applies only to xdist's default distribution (`-n` without `--dist`); an explicit --dist is
-respected.
+Applies to xdist's load distribution, the default of -n; another --dist is respected.
 """
 
 from __future__ import annotations
@@ -21,68 +23,82 @@ from __future__ import annotations
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from adapters import IMPLEMENTATIONS
+
 from .check import NODE_PATTERN
 from .grid import cases_by_id
 
 
-def case_groups(whole_implementations: bool) -> dict[str, tuple[str, str]]:
-    """Case id -> (implementation, group); the group spans check kinds, which share compiled
-    programs too."""
-    return {
-        case_id: (
-            case.implementation,
-            case.implementation
-            if whole_implementations
-            else f"{case.implementation}:{case.mode_label}",
-        )
-        for case_id, case in cases_by_id().items()
-    }
+def case_groups(whole_implementations: bool) -> dict[str, tuple[str, frozenset[str]]]:
+    """Case id -> (its group, what the group loads on a worker). A group spans check kinds, which
+    share compiled programs too."""
+    groups = {}
+    for case_id, case in cases_by_id().items():
+        name = case.implementation
+        group = name if whole_implementations else f"{name}:{case.mode_label}"
+        groups[case_id] = (group, frozenset(IMPLEMENTATIONS[name].requires) | {name})
+    return groups
 
 
 class CaseGroupScheduling(LoadScopeScheduling):
-    """LoadScopeScheduling over case groups, with workers kept on their implementations."""
+    """LoadScopeScheduling over case groups, with workers kept on what they have loaded."""
 
-    def __init__(self, config, log=None, groups: dict[str, tuple[str, str]] | None = None):
+    def __init__(self, config, log=None, groups: dict | None = None):
         super().__init__(config, log)
         self.groups = groups or {}
-        self.implementation_of: dict[str, str] = {}  # group -> implementation
-        self.implementations_on: dict = {}  # worker -> implementations it has run
+        self.loads: dict[str, frozenset[str]] = {}  # group -> what it loads
+        self.loaded_on: dict = {}  # worker -> what its groups have loaded
+        self.index_on: dict = {}  # worker -> {node id: index in its collection}
 
     def _split_scope(self, nodeid: str) -> str:
         match = NODE_PATTERN.search(nodeid)
         if match and match["case_id"] in self.groups:
-            implementation, group = self.groups[match["case_id"]]
-            self.implementation_of[group] = implementation
+            group, loads = self.groups[match["case_id"]]
+            self.loads[group] = loads
             return group
         return super()._split_scope(nodeid)
 
     def next_group(self, node) -> str:
-        """The queued group `node` should run next (the queue is largest first)."""
-        mine = self.implementations_on.setdefault(node, set())
-        others = set().union(*(i for n, i in self.implementations_on.items() if n is not node))
-        queued = [(group, self.implementation_of.get(group, group)) for group in self.workqueue]
-        for wanted in (lambda i: i in mine, lambda i: i not in others):
-            for group, implementation in queued:
-                if wanted(implementation):
-                    return group
-        return queued[0][0]
+        """The queued group `node` should run next."""
+        mine = self.loaded_on.get(node, frozenset())
+        others = frozenset().union(*(s for n, s in self.loaded_on.items() if n is not node))
+
+        def cost(position_and_group):
+            position, group = position_and_group
+            new = self.loads.get(group, frozenset()) - mine
+            return len(new & others), bool(new), position  # the queue is largest first
+
+        return min(enumerate(self.workqueue), key=cost)[1]
 
     def _assign_work_unit(self, node) -> None:
         group = self.next_group(node)
         work_unit = self.workqueue.pop(group)
-        self.implementations_on.setdefault(node, set()).add(
-            self.implementation_of.get(group, group)
+        self.loaded_on[node] = self.loaded_on.get(node, frozenset()) | self.loads.get(
+            group, frozenset()
         )
         self.assigned_work.setdefault(node, {})[group] = work_unit
-        collection = self.registered_collections[node]
-        node.send_runtest_some(
-            [collection.index(nodeid) for nodeid, done in work_unit.items() if not done]
-        )
+        if node not in self.index_on:  # list.index per case would cost the controller seconds
+            collection = self.registered_collections[node]
+            self.index_on[node] = {nodeid: i for i, nodeid in enumerate(collection)}
+        index = self.index_on[node]
+        node.send_runtest_some([index[nodeid] for nodeid, done in work_unit.items() if not done])
+
+    def mark_test_complete(self, node, item_index: int, duration: float = 0) -> None:
+        """As LoadScopeScheduling's, and a finished group leaves the worker's workload, so that
+        counting what is pending (after every case) does not go over every case it ever ran."""
+        nodeid = self.registered_collections[node][item_index]
+        workload = self.assigned_work[node]
+        scope = self._split_scope(nodeid)
+        workload[scope][nodeid] = True
+        if all(workload[scope].values()):
+            del workload[scope]
+        self._reschedule(node)
 
     def remove_node(self, node):
         """As LoadScopeScheduling's, but the case that killed the worker is not rescheduled:
         rerunning it would kill each replacement worker in turn and lose the rest of its group."""
-        self.implementations_on.pop(node, None)
+        self.loaded_on.pop(node, None)
+        self.index_on.pop(node, None)
         workload = self.assigned_work.pop(node)
         pending = [
             (scope, nodeid)

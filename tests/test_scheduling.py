@@ -1,36 +1,55 @@
-"""The xdist scheduler keeps each implementation's groups on the workers that already run it."""
+"""The xdist scheduler keeps groups on the workers that have loaded what they need."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from types import SimpleNamespace
 
+from conformance.check import TEST_FILE, TEST_FUNCTION
 from conformance.grid import cases_by_id
-from conformance.scheduling import CaseGroupScheduling, case_groups
+from conformance.scheduling import CaseGroups, CaseGroupScheduling, case_groups
+
+LOADS = {  # what each implementation loads, as case_groups derives it from the registry
+    "keras": {"keras", "tensorflow"},
+    "keras-onnx": {"keras", "tensorflow", "tf2onnx", "onnxruntime"},
+    "torch": {"torch"},
+    "torch-onnx": {"torch", "onnx", "onnxruntime"},
+    "jax": {"jax"},
+}
 
 
 class Worker:
     def __init__(self, name: str):
         self.name = name
         self.sent: list[list[int]] = []
+        self.shutting_down = False
 
     def send_runtest_some(self, indexes: list[int]) -> None:
         self.sent.append(indexes)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
 
     def __repr__(self) -> str:
         return self.name
 
 
 def scheduler_over(groups: dict[str, list[str]], workers: list[Worker]) -> CaseGroupScheduling:
-    """A scheduler whose queue holds `groups` (group -> node ids, "impl:mode" names) in order,
-    without an xdist session: only the state the assignment reads."""
+    """A scheduler whose queue holds `groups` ("impl:mode" -> node ids) in order, without an
+    xdist session: the state that assignment, completion and removal read."""
     scheduler = CaseGroupScheduling.__new__(CaseGroupScheduling)
-    scheduler.groups = {}
-    scheduler.implementation_of = {g: g.split(":")[0] for g in groups}
-    scheduler.implementations_on = {}
-    scheduler.assigned_work = {}
+    scheduler.groups = {
+        f"{g}-{i}": (g, frozenset(LOADS[g.split(":")[0]]))
+        for g, ids in groups.items()
+        for i in range(len(ids))
+    }
+    scheduler.loads = {g: frozenset(LOADS[g.split(":")[0]]) for g in groups}
+    scheduler.loaded_on, scheduler.index_on = {}, {}
+    scheduler.assigned_work = {w: {} for w in workers}
     scheduler.workqueue = OrderedDict((g, {n: False for n in ids}) for g, ids in groups.items())
     collection = [n for ids in groups.values() for n in ids]
     scheduler.registered_collections = {w: collection for w in workers}
+    scheduler.log = lambda *args: None
     return scheduler
 
 
@@ -39,37 +58,89 @@ def take(scheduler: CaseGroupScheduling, worker: Worker) -> str:
     return list(scheduler.assigned_work[worker])[-1]
 
 
-def queue(*names: str) -> dict[str, list[str]]:
-    return {name: [f"{name}-{i}" for i in range(2)] for name in names}
+def node_id(case_id: str) -> str:
+    return f"{TEST_FILE}::{TEST_FUNCTION}[{case_id}]"
 
 
-def test_workers_start_on_different_implementations_and_keep_them():
+def queue(*names: str, size: int = 2) -> dict[str, list[str]]:
+    """Groups of `size` cases each, their node ids as pytest gives them."""
+    return {name: [node_id(f"{name}-{i}") for i in range(size)] for name in names}
+
+
+def test_workers_start_on_different_frameworks_and_keep_them():
     a, b = Worker("gw0"), Worker("gw1")
     scheduler = scheduler_over(
         queue("keras:LSTM", "keras:GRU", "torch:LSTM", "keras:RNN", "torch:GRU", "jax:LSTM"),
         [a, b],
     )
     assert take(scheduler, a) == "keras:LSTM"
-    assert take(scheduler, b) == "torch:LSTM"  # not keras: gw0 has it
+    assert take(scheduler, b) == "torch:LSTM"  # not keras: gw0 has loaded it
     assert take(scheduler, a) == "keras:GRU"
     assert take(scheduler, b) == "torch:GRU"
-    assert take(scheduler, b) == "jax:LSTM"  # torch is done; jax runs nowhere yet
+    assert take(scheduler, b) == "jax:LSTM"  # torch is done; jax is loaded nowhere yet
     assert take(scheduler, b) == "keras:RNN"  # only keras is left: an idle worker takes it
     assert not scheduler.workqueue
 
 
+def test_an_implementation_goes_where_its_framework_is_loaded():
+    a, b = Worker("gw0"), Worker("gw1")
+    scheduler = scheduler_over(queue("keras:LSTM", "torch:LSTM", "torch-onnx:LSTM"), [a, b])
+    assert take(scheduler, a) == "keras:LSTM"
+    assert take(scheduler, b) == "torch:LSTM"
+    # keras-onnx is not queued: torch-onnx needs torch, which gw1 has and gw0 does not
+    assert take(scheduler, b) == "torch-onnx:LSTM"
+
+
 def test_a_worker_is_sent_its_groups_cases_by_index():
     a = Worker("gw0")
-    scheduler = scheduler_over(queue("torch:LSTM", "numpy:LSTM"), [a])
+    scheduler = scheduler_over(queue("torch:LSTM", "jax:LSTM"), [a])
+    scheduler.registered_collections[a] = list(reversed(scheduler.registered_collections[a]))
     take(scheduler, a)
     take(scheduler, a)
-    assert a.sent == [[0, 1], [2, 3]]
+    assert a.sent == [[3, 2], [1, 0]]  # positions in this worker's own collection
 
 
-def test_groups_are_implementation_and_mode_or_whole_implementations():
+def test_a_finished_group_leaves_the_workload_and_more_work_follows():
+    a = Worker("gw0")
+    scheduler = scheduler_over(queue("torch:LSTM", "torch:GRU", "jax:LSTM", size=3), [a])
+    take(scheduler, a)
+    collection = scheduler.registered_collections[a]
+    for case_id in ("torch:LSTM-0", "torch:LSTM-1"):
+        scheduler.mark_test_complete(a, collection.index(node_id(case_id)))
+    assert list(scheduler.assigned_work[a]) == ["torch:LSTM", "torch:GRU"]  # 1 pending: more
+    scheduler.mark_test_complete(a, collection.index(node_id("torch:LSTM-2")))
+    assert list(scheduler.assigned_work[a]) == ["torch:GRU"]
+
+
+def test_a_dead_workers_case_is_not_rerun_and_the_rest_of_its_groups_is_requeued():
+    a, b = Worker("gw0"), Worker("gw1")
+    scheduler = scheduler_over(queue("torch:LSTM", "torch:GRU", "jax:LSTM", size=3), [a, b])
+    take(scheduler, a)
+    take(scheduler, a)
+    collection = scheduler.registered_collections[a]
+    scheduler.mark_test_complete(a, collection.index(node_id("torch:LSTM-0")))
+    crashed = scheduler.remove_node(a)
+    assert crashed == node_id("torch:LSTM-1")  # the case it was running
+    assert list(scheduler.assigned_work[b]) == ["jax:LSTM"]  # the idle worker was given work
+    assert list(scheduler.workqueue) == ["torch:LSTM", "torch:GRU"]
+    assert scheduler.workqueue["torch:LSTM"] == {
+        node_id("torch:LSTM-0"): True,
+        node_id("torch:LSTM-1"): True,
+        node_id("torch:LSTM-2"): False,
+    }
+    assert a not in scheduler.loaded_on and a not in scheduler.index_on
+
+
+def test_real_node_ids_are_grouped_by_implementation_and_mode():
     case_id, case = next(iter(cases_by_id().items()))
-    assert case_groups(False)[case_id] == (
-        case.implementation,
-        f"{case.implementation}:{case.mode_label}",
-    )
-    assert case_groups(True)[case_id] == (case.implementation, case.implementation)
+    scheduler = CaseGroupScheduling.__new__(CaseGroupScheduling)
+    scheduler.groups, scheduler.loads = case_groups(False), {}
+    assert scheduler._split_scope(node_id(case_id)) == f"{case.implementation}:{case.mode_label}"
+    assert case.implementation in scheduler.loads[f"{case.implementation}:{case.mode_label}"]
+    assert case_groups(True)[case_id][0] == case.implementation
+
+
+def test_another_distribution_is_left_to_xdist():
+    plugin = CaseGroups()
+    config = SimpleNamespace(getvalue=lambda name: "loadfile")
+    assert plugin.pytest_xdist_make_scheduler(config, log=None) is None
