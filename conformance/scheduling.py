@@ -9,16 +9,20 @@ worker. Two rules keep that cost paid once:
   first case cost more than the rest.
 - A worker asking for work gets the queued group that needs the fewest packages (the registry's
   `requires`, and the implementation itself for what it keeps per worker) that another worker
-  has already loaded, one that needs nothing new before one that does, and the largest among
-  equals. So a worker
-  goes on with the frameworks it has, a second worker starts on other frameworks, and only at
-  the end of the run does an idle worker load what another already has. On a few workers each
-  framework is imported on about one of them; on many, the groups still spread over all.
+  has already loaded, one that needs nothing new before one that does, and the heaviest among
+  equals (a case weighs 1, or SAMPLED_CASE_WEIGHT where its check kind is sampled because each
+  case costs an export or a compilation: the costly groups first, the cheap ones fill in at the
+  end). So a worker goes on with the frameworks it has, a second worker starts on other
+  frameworks, and only at the end of the run does an idle worker load what another already has.
+  On a few workers each framework is imported on about one of them; on many, the groups still
+  spread over all.
 
 Applies to xdist's load distribution, the default of -n; another --dist is respected.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
@@ -28,47 +32,74 @@ from adapters import IMPLEMENTATIONS
 from .check import NODE_PATTERN
 from .grid import cases_by_id
 
+# A case of a check kind its implementation samples (`pairwise=` in the registry: every case
+# costs an export or a compilation there) weighs as much as this many others, for the order.
+SAMPLED_CASE_WEIGHT = 10
 
-def case_groups(whole_implementations: bool) -> dict[str, tuple[str, frozenset[str]]]:
-    """Case id -> (its group, what the group loads on a worker). A group spans check kinds, which
-    share compiled programs too."""
+
+class CaseGroup(NamedTuple):
+    """A case's scheduling group, what the group loads on a worker, and the case's weight."""
+
+    name: str
+    loads: frozenset[str]
+    weight: int
+
+
+def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
+    """Case id -> its CaseGroup. A group spans check kinds, which share compiled programs too."""
     groups = {}
     for case_id, case in cases_by_id().items():
-        name = case.implementation
-        group = name if whole_implementations else f"{name}:{case.mode_label}"
-        groups[case_id] = (group, frozenset(IMPLEMENTATIONS[name].requires) | {name})
+        implementation = IMPLEMENTATIONS[case.implementation]
+        name = (
+            case.implementation
+            if whole_implementations
+            else f"{case.implementation}:{case.mode_label}"
+        )
+        loads = frozenset(implementation.requires) | {case.implementation}
+        weight = SAMPLED_CASE_WEIGHT if case.check in implementation.pairwise else 1
+        groups[case_id] = CaseGroup(name, loads, weight)
     return groups
 
 
 class CaseGroupScheduling(LoadScopeScheduling):
     """LoadScopeScheduling over case groups, with workers kept on what they have loaded."""
 
-    def __init__(self, config, log=None, groups: dict | None = None):
+    def __init__(self, config, log=None, groups: dict[str, CaseGroup] | None = None):
         super().__init__(config, log)
         self.groups = groups or {}
         self.loads: dict[str, frozenset[str]] = {}  # group -> what it loads
+        self.weights: dict[str, int] = {}  # group -> its cases' weights, when first queued
         self.loaded_on: dict = {}  # worker -> what its groups have loaded
         self.index_on: dict = {}  # worker -> {node id: index in its collection}
 
     def _split_scope(self, nodeid: str) -> str:
         match = NODE_PATTERN.search(nodeid)
         if match and match["case_id"] in self.groups:
-            group, loads = self.groups[match["case_id"]]
-            self.loads[group] = loads
-            return group
+            group = self.groups[match["case_id"]]
+            self.loads[group.name] = group.loads
+            return group.name
         return super()._split_scope(nodeid)
+
+    def weight(self, group: str) -> int:
+        if group not in self.weights:
+            self.weights[group] = sum(
+                self.groups[m["case_id"]].weight
+                if (m := NODE_PATTERN.search(nodeid)) and m["case_id"] in self.groups
+                else 1
+                for nodeid in self.workqueue[group]
+            )
+        return self.weights[group]
 
     def next_group(self, node) -> str:
         """The queued group `node` should run next."""
         mine = self.loaded_on.get(node, frozenset())
         others = frozenset().union(*(s for n, s in self.loaded_on.items() if n is not node))
 
-        def cost(position_and_group):
-            position, group = position_and_group
+        def cost(group):
             new = self.loads.get(group, frozenset()) - mine
-            return len(new & others), bool(new), position  # the queue is largest first
+            return len(new & others), bool(new), -self.weight(group)
 
-        return min(enumerate(self.workqueue), key=cost)[1]
+        return min(self.workqueue, key=cost)  # the first of equals: xdist's order
 
     def _assign_work_unit(self, node) -> None:
         group = self.next_group(node)

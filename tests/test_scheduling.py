@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from types import SimpleNamespace
 
+from adapters import IMPLEMENTATIONS
 from conformance.check import TEST_FILE, TEST_FUNCTION
 from conformance.grid import cases_by_id
-from conformance.scheduling import CaseGroups, CaseGroupScheduling, case_groups
+from conformance.scheduling import (
+    SAMPLED_CASE_WEIGHT,
+    CaseGroup,
+    CaseGroups,
+    CaseGroupScheduling,
+    case_groups,
+)
 
 LOADS = {  # what each implementation loads, as case_groups derives it from the registry
     "keras": {"keras", "tensorflow"},
@@ -34,15 +41,18 @@ class Worker:
         return self.name
 
 
-def scheduler_over(groups: dict[str, list[str]], workers: list[Worker]) -> CaseGroupScheduling:
+def scheduler_over(
+    groups: dict[str, list[str]], workers: list[Worker], weight: int = 1
+) -> CaseGroupScheduling:
     """A scheduler whose queue holds `groups` ("impl:mode" -> node ids) in order, without an
     xdist session: the state that assignment, completion and removal read."""
     scheduler = CaseGroupScheduling.__new__(CaseGroupScheduling)
     scheduler.groups = {
-        f"{g}-{i}": (g, frozenset(LOADS[g.split(":")[0]]))
+        f"{g}-{i}": CaseGroup(g, frozenset(LOADS[g.split(":")[0]]), weight)
         for g, ids in groups.items()
         for i in range(len(ids))
     }
+    scheduler.weights = {}
     scheduler.loads = {g: frozenset(LOADS[g.split(":")[0]]) for g in groups}
     scheduler.loaded_on, scheduler.index_on = {}, {}
     scheduler.assigned_work = {w: {} for w in workers}
@@ -135,9 +145,28 @@ def test_real_node_ids_are_grouped_by_implementation_and_mode():
     case_id, case = next(iter(cases_by_id().items()))
     scheduler = CaseGroupScheduling.__new__(CaseGroupScheduling)
     scheduler.groups, scheduler.loads = case_groups(False), {}
+    scheduler.weights = {}
     assert scheduler._split_scope(node_id(case_id)) == f"{case.implementation}:{case.mode_label}"
     assert case.implementation in scheduler.loads[f"{case.implementation}:{case.mode_label}"]
-    assert case_groups(True)[case_id][0] == case.implementation
+    assert case_groups(True)[case_id].name == case.implementation
+
+
+def test_a_sampled_check_kinds_cases_weigh_more_and_go_first():
+    a = Worker("gw0")
+    scheduler = scheduler_over(queue("torch:LSTM", size=5) | queue("torch-onnx:LSTM"), [a])
+    for i in range(2):  # torch-onnx samples its check kind: each case is an export
+        scheduler.groups[f"torch-onnx:LSTM-{i}"] = scheduler.groups[
+            f"torch-onnx:LSTM-{i}"
+        ]._replace(weight=SAMPLED_CASE_WEIGHT)
+    assert take(scheduler, a) == "torch-onnx:LSTM"  # 2 cases weighing 20 before 5 weighing 5
+    groups = case_groups(False)
+    sampled = [
+        g.weight
+        for case_id, g in groups.items()
+        if cases_by_id()[case_id].check
+        in IMPLEMENTATIONS[cases_by_id()[case_id].implementation].pairwise
+    ]
+    assert sampled and set(sampled) == {SAMPLED_CASE_WEIGHT}
 
 
 def test_another_distribution_is_left_to_xdist():
