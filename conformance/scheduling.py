@@ -6,7 +6,9 @@ worker. Two rules keep that cost paid once:
 
 - Cases are scheduled in groups, each running on one worker: (implementation, mode), or the whole
   implementation under --quick, where an implementation has a handful of cases and its import and
-  first case cost more than the rest.
+  first case cost more than the rest. There the groups are few and large, and keeping those that
+  share a package together would pile the costly ones onto one worker: they are ordered by
+  weight only (docs/PERFORMANCE.md has the runs of both).
 - A worker asking for work gets the queued group that needs the fewest packages (the registry's
   `requires`, and the implementation itself for what it keeps per worker) that another worker
   has already loaded, one that needs nothing new before one that does, and the heaviest among
@@ -55,7 +57,9 @@ def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
             if whole_implementations
             else f"{case.implementation}:{case.mode_label}"
         )
-        loads = frozenset(implementation.requires) | {case.implementation}
+        loads = frozenset({case.implementation})
+        if not whole_implementations:  # one group each: packages shared would pile them up
+            loads |= frozenset(implementation.requires)
         weight = SAMPLED_CASE_WEIGHT if case.check in implementation.pairwise else 1
         groups[case_id] = CaseGroup(name, loads, weight)
     return groups

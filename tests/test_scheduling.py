@@ -148,7 +148,8 @@ def test_real_node_ids_are_grouped_by_implementation_and_mode():
     scheduler.weights = {}
     assert scheduler._split_scope(node_id(case_id)) == f"{case.implementation}:{case.mode_label}"
     assert case.implementation in scheduler.loads[f"{case.implementation}:{case.mode_label}"]
-    assert case_groups(True)[case_id].name == case.implementation
+    quick = case_groups(True)[case_id]  # whole implementations: nothing shared between them
+    assert quick.name == case.implementation and quick.loads == {case.implementation}
 
 
 def test_a_sampled_check_kinds_cases_weigh_more_and_go_first():
