@@ -71,27 +71,24 @@ class CaseGroupScheduling(LoadScopeScheduling):
     def __init__(self, config, log=None, groups: dict[str, CaseGroup] | None = None):
         super().__init__(config, log)
         self.groups = groups or {}
-        self.loads: dict[str, frozenset[str]] = {}  # group -> what it loads
+        # a group's cases share their implementation, and so what they load
+        self.loads = {group.name: group.loads for group in self.groups.values()}
         self.weights: dict[str, int] = {}  # group -> its cases' weights, when first queued
         self.loaded_on: dict = {}  # worker -> what its groups have loaded
         self.index_on: dict = {}  # worker -> {node id: index in its collection}
 
-    def _split_scope(self, nodeid: str) -> str:
+    def group_of(self, nodeid: str) -> CaseGroup | None:
         match = NODE_PATTERN.search(nodeid)
-        if match and match["case_id"] in self.groups:
-            group = self.groups[match["case_id"]]
-            self.loads[group.name] = group.loads
-            return group.name
-        return super()._split_scope(nodeid)
+        return self.groups.get(match["case_id"]) if match else None
+
+    def _split_scope(self, nodeid: str) -> str:
+        group = self.group_of(nodeid)
+        return group.name if group else super()._split_scope(nodeid)
 
     def weight(self, group: str) -> int:
         if group not in self.weights:
-            self.weights[group] = sum(
-                self.groups[m["case_id"]].weight
-                if (m := NODE_PATTERN.search(nodeid)) and m["case_id"] in self.groups
-                else 1
-                for nodeid in self.workqueue[group]
-            )
+            cases = (self.group_of(nodeid) for nodeid in self.workqueue[group])
+            self.weights[group] = sum(case.weight if case else 1 for case in cases)
         return self.weights[group]
 
     def next_group(self, node) -> str:

@@ -144,10 +144,11 @@ def test_a_dead_workers_case_is_not_rerun_and_the_rest_of_its_groups_is_requeued
 def test_real_node_ids_are_grouped_by_implementation_and_mode():
     case_id, case = next(iter(cases_by_id().items()))
     scheduler = CaseGroupScheduling.__new__(CaseGroupScheduling)
-    scheduler.groups, scheduler.loads = case_groups(False), {}
+    scheduler.groups = case_groups(False)
     scheduler.weights = {}
     assert scheduler._split_scope(node_id(case_id)) == f"{case.implementation}:{case.mode_label}"
-    assert case.implementation in scheduler.loads[f"{case.implementation}:{case.mode_label}"]
+    loads = IMPLEMENTATIONS[case.implementation].requires
+    assert scheduler.groups[case_id].loads == {case.implementation, *loads}
     quick = case_groups(True)[case_id]  # whole implementations: nothing shared between them
     assert quick.name == case.implementation and quick.loads == {case.implementation}
 
