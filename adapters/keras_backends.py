@@ -16,6 +16,7 @@ import sys
 import traceback
 from dataclasses import replace
 
+from . import heap
 from .errors import Unsupported
 from .keras_adapter import run as run_in_process
 from .request import Request, Tensors
@@ -48,6 +49,7 @@ def serve(connection, backend: str) -> None:
         except Exception as error:
             summary = "".join(traceback.format_exception_only(type(error), error)).strip()
             connection.send(("error", summary, traceback.format_exc()))
+        heap.settle(backend)  # after the reply: the first case's objects are the long-lived ones
 
 
 @contextlib.contextmanager

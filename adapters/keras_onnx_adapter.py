@@ -146,7 +146,9 @@ def convert(request: Request) -> tuple[bytes, dict[str, np.ndarray]]:
     signature = [tf.TensorSpec(shapes[k], tf.as_dtype(v.dtype), name=k) for k, v in inputs.items()]
     with quiet():
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)
-    keras.backend.clear_session()  # the converted model is all that is kept
+    # the converted model is all that is kept. free_memory=False: Keras's gc.collect() here took
+    # 0.3 s of each 1-2 s conversion (docs/PERFORMANCE.md, "The garbage collector")
+    keras.backend.clear_session(free_memory=False)
     return proto.SerializeToString(), inputs
 
 

@@ -18,12 +18,19 @@ worker. Two rules keep that cost paid once:
   frameworks, and only at the end of the run does an idle worker load what another already has.
   On a few workers each framework is imported on about one of them; on many, the groups still
   spread over all.
+- A worker runs its group's cases configuration by configuration: every check kind of one
+  configuration (the same weights and inputs, conformance/cases.py `make_data`, and the same
+  dtype, layout and inputs given) one after the other, in the order the configurations first
+  appear in the collection. A relation check's unchanged run is then the graph its `forward`
+  case exported a moment before, still among the few sessions an exporter keeps
+  (adapters/export_cache.py), not one exported again hundreds of cases later.
 
 Applies to xdist's load distribution, the default of -n; another --dist is respected.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple
 
 import pytest
@@ -40,16 +47,19 @@ SAMPLED_CASE_WEIGHT = 10
 
 
 class CaseGroup(NamedTuple):
-    """A case's scheduling group, what the group loads on a worker, and the case's weight."""
+    """A case's scheduling group, what the group loads on a worker, the case's weight, and where
+    its configuration first appears among the cases (the order a worker runs them in)."""
 
     name: str
     loads: frozenset[str]
     weight: int
+    configuration: int = 0
 
 
 def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
     """Case id -> its CaseGroup. A group spans check kinds, which share compiled programs too."""
     groups = {}
+    configurations: dict = {}  # a case's fields but its check kind -> first appearance
     for case_id, case in cases_by_id().items():
         implementation = IMPLEMENTATIONS[case.implementation]
         name = (
@@ -61,7 +71,8 @@ def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
         if not whole_implementations:  # one group each: packages shared would pile them up
             loads |= frozenset(implementation.requires)
         weight = SAMPLED_CASE_WEIGHT if case.check in implementation.pairwise else 1
-        groups[case_id] = CaseGroup(name, loads, weight)
+        configuration = configurations.setdefault(replace(case, check=""), len(configurations))
+        groups[case_id] = CaseGroup(name, loads, weight, configuration)
     return groups
 
 
@@ -113,7 +124,13 @@ class CaseGroupScheduling(LoadScopeScheduling):
             collection = self.registered_collections[node]
             self.index_on[node] = {nodeid: i for i, nodeid in enumerate(collection)}
         index = self.index_on[node]
-        node.send_runtest_some([index[nodeid] for nodeid, done in work_unit.items() if not done])
+        pending = [nodeid for nodeid, done in work_unit.items() if not done]
+        pending.sort(key=self.configuration_of)  # stable: check kinds in collection order
+        node.send_runtest_some([index[nodeid] for nodeid in pending])
+
+    def configuration_of(self, nodeid: str) -> int:
+        group = self.group_of(nodeid)
+        return group.configuration if group else 0
 
     def mark_test_complete(self, node, item_index: int, duration: float = 0) -> None:
         """As LoadScopeScheduling's, and a finished group leaves the worker's workload, so that

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
+from dataclasses import replace
 from types import SimpleNamespace
 
 from adapters import IMPLEMENTATIONS
@@ -151,6 +153,28 @@ def test_real_node_ids_are_grouped_by_implementation_and_mode():
     assert scheduler.groups[case_id].loads == {case.implementation, *loads}
     quick = case_groups(True)[case_id]  # whole implementations: nothing shared between them
     assert quick.name == case.implementation and quick.loads == {case.implementation}
+
+
+def test_a_workers_cases_come_configuration_by_configuration():
+    """Every check kind of a configuration back to back, so that an exporter's few sessions
+    still hold the graph its forward case exported when the relation checks run it again."""
+    groups = case_groups(False)
+    ids = [case_id for case_id, g in groups.items() if g.name == "torch-onnx:LSTM"]
+    a = Worker("gw0")
+    scheduler = scheduler_over({"torch-onnx:LSTM": [node_id(i) for i in ids]}, [a])
+    scheduler.groups = groups
+    take(scheduler, a)
+    sent = [ids[i] for i in a.sent[0]]
+    assert sorted(sent) == sorted(ids) and sent != ids  # all of them, no longer check by check
+    configurations = [replace(cases_by_id()[i], check="") for i in sent]
+    runs = [configuration for configuration, _ in itertools.groupby(configurations)]
+    assert len(runs) == len(set(configurations))  # each configuration's cases are consecutive
+    checks = {}
+    for case_id in sent:
+        case = cases_by_id()[case_id]
+        checks.setdefault(replace(case, check=""), []).append(case.check)
+    shared = [kinds for kinds in checks.values() if len(kinds) >= 3]
+    assert shared and all(kinds[0] == "forward" for kinds in shared if "forward" in kinds)
 
 
 def test_a_sampled_check_kinds_cases_weigh_more_and_go_first():
