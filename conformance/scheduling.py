@@ -115,7 +115,9 @@ class CaseGroupScheduling(LoadScopeScheduling):
 
     def _assign_work_unit(self, node) -> None:
         group = self.next_group(node)
-        work_unit = self.workqueue.pop(group)
+        # in the order the worker will run them (stable: check kinds in collection order), which
+        # is the order remove_node reads to find the case a dead worker was running
+        work_unit = dict(sorted(self.workqueue.pop(group).items(), key=self.configuration_of))
         self.loaded_on[node] = self.loaded_on.get(node, frozenset()) | self.loads.get(
             group, frozenset()
         )
@@ -124,12 +126,10 @@ class CaseGroupScheduling(LoadScopeScheduling):
             collection = self.registered_collections[node]
             self.index_on[node] = {nodeid: i for i, nodeid in enumerate(collection)}
         index = self.index_on[node]
-        pending = [nodeid for nodeid, done in work_unit.items() if not done]
-        pending.sort(key=self.configuration_of)  # stable: check kinds in collection order
-        node.send_runtest_some([index[nodeid] for nodeid in pending])
+        node.send_runtest_some([index[nodeid] for nodeid, done in work_unit.items() if not done])
 
-    def configuration_of(self, nodeid: str) -> int:
-        group = self.group_of(nodeid)
+    def configuration_of(self, item: tuple[str, bool]) -> int:
+        group = self.group_of(item[0])
         return group.configuration if group else 0
 
     def mark_test_complete(self, node, item_index: int, duration: float = 0) -> None:

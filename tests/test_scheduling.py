@@ -177,6 +177,23 @@ def test_a_workers_cases_come_configuration_by_configuration():
     assert shared and all(kinds[0] == "forward" for kinds in shared if "forward" in kinds)
 
 
+def test_a_dead_worker_is_charged_with_the_case_it_was_running_in_its_own_order():
+    groups = case_groups(False)
+    ids = [case_id for case_id, g in groups.items() if g.name == "torch-onnx:LSTM"]
+    a, b = Worker("gw0"), Worker("gw1")
+    scheduler = scheduler_over({"torch-onnx:LSTM": [node_id(i) for i in ids]}, [a, b])
+    scheduler.groups = groups
+    take(scheduler, a)
+    collection = scheduler.registered_collections[a]
+    first, second = a.sent[0][:2]  # the worker finished its first case, died in its second
+    assert collection[second] != node_id(ids[1])  # not the collection's second
+    scheduler.mark_test_complete(a, first)
+    assert scheduler.remove_node(a) == collection[second]
+    requeued = scheduler.assigned_work[b]["torch-onnx:LSTM"]  # the idle worker took the rest
+    assert [n for n, done in requeued.items() if done] == [collection[first], collection[second]]
+    assert len(b.sent[0]) == len(ids) - 2
+
+
 def test_a_sampled_check_kinds_cases_weigh_more_and_go_first():
     a = Worker("gw0")
     scheduler = scheduler_over(queue("torch:LSTM", size=5) | queue("torch-onnx:LSTM"), [a])
