@@ -148,7 +148,10 @@ def convert(request: Request) -> tuple[bytes, dict[str, np.ndarray]]:
         proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)
     # the converted model is all that is kept. free_memory=False: Keras's gc.collect() here took
     # 0.3 s of each 1-2 s conversion (docs/PERFORMANCE.md, "The garbage collector")
-    keras.backend.clear_session(free_memory=False)
+    try:
+        keras.backend.clear_session(free_memory=False)
+    except TypeError:  # a Keras 3 release before the argument
+        keras.backend.clear_session()
     return proto.SerializeToString(), inputs
 
 

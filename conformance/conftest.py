@@ -1,7 +1,6 @@
 import pytest
 from hypothesis import settings
 
-from adapters import heap
 from conformance import plugin, profiles
 
 # Before pytest_configure, where hypothesis' plugin loads a --hypothesis-profile if one is given.
@@ -27,9 +26,9 @@ def judge(request):
     """Attach the case's record to the report, then pass, skip, xfail or fail the test."""
 
     def _judge(result):
-        heap.settle(result.case.implementation)  # once per implementation and worker
         plugin.attach_record(request.node, result)
         plugin.attach_arrays(request.node, result)
+        plugin.settle_heap(result)  # once per implementation and worker
         plugin.conclude(result)
 
     return _judge

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters import heap
+
 from . import baseline
 from .check import NODE_PATTERN, CaseResult, rerun_command
 from .declarations import stale_declarations
@@ -45,6 +47,14 @@ def attach_arrays(node, result: CaseResult) -> None:
     them (a remote worker's disk is not where the baseline is)."""
     if node.config.getoption("save_baseline") and result.outputs is not None:
         node.user_properties.append((ARRAYS_KEY, baseline.encode_arrays(result.outputs)))
+
+
+def settle_heap(result: CaseResult) -> None:
+    """After the first case that ran its implementation on this worker, keep what the framework
+    loaded out of later full garbage collections (adapters/heap.py). Not after a case the
+    declarations settled (unsupported, skipped: duration 0), which imported nothing."""
+    if result.duration_s > 0 and result.outcome not in ("unsupported", "skipped"):
+        heap.settle(result.case.implementation)
 
 
 def conclude(result: CaseResult) -> None:

@@ -20,10 +20,11 @@ worker. Two rules keep that cost paid once:
   spread over all.
 - A worker runs its group's cases configuration by configuration: every check kind of one
   configuration (the same weights and inputs, conformance/cases.py `make_data`, and the same
-  dtype, layout and inputs given) one after the other, in the order the configurations first
-  appear in the collection. A relation check's unchanged run is then the graph its `forward`
-  case exported a moment before, still among the few sessions an exporter keeps
-  (adapters/export_cache.py), not one exported again hundreds of cases later.
+  dtype, layout and inputs given) one after the other, the configurations in the order they
+  first appear in the grid (conformance/grid.py). Where the configuration's `forward` case is
+  selected, a relation check's unchanged run is then the graph that case exported a moment
+  before, still among the few sessions an exporter keeps (adapters/export_cache.py), not one
+  exported again hundreds of cases later.
 
 Applies to xdist's load distribution, the default of -n; another --dist is respected.
 """
@@ -169,10 +170,12 @@ class CaseGroups:
     """The plugin that installs CaseGroupScheduling for xdist's default distribution."""
 
     def __init__(self, whole_implementations: bool = False):
-        self.groups = case_groups(whole_implementations)
+        self.whole_implementations = whole_implementations
 
     @pytest.hookimpl
     def pytest_xdist_make_scheduler(self, config, log):
         if config.getvalue("dist") != "load":
             return None
-        return CaseGroupScheduling(config, log, self.groups)
+        # made here, not at configure: -n 0 and other --dist never pay for the grid's groups
+        groups = case_groups(self.whole_implementations)
+        return CaseGroupScheduling(config, log, groups)
