@@ -29,22 +29,18 @@ def unsettled():
     gc.unfreeze()
 
 
-def test_the_first_case_of_an_implementation_freezes_what_is_alive_and_later_ones_do_not():
+def test_the_first_case_of_an_implementation_freezes_what_is_alive_and_later_ones_do_not(
+    unsettled,
+):
     key = "an-implementation-of-this-test"
-    heap._settled.discard(key)
-    gc.unfreeze()
-    try:
-        assert heap.settle(key)
-        frozen = gc.get_freeze_count()
-        assert frozen > 1000  # the interpreter's and pytest's objects at least
-        survivors = [[object()] for _ in range(100)]  # made after: not frozen
-        assert not heap.settle(key)
-        assert gc.get_freeze_count() == frozen
-        assert survivors and heap.settle("another-implementation-of-this-test")
-        assert gc.get_freeze_count() >= frozen + 100
-    finally:
-        heap._settled.difference_update({key, "another-implementation-of-this-test"})
-        gc.unfreeze()
+    assert heap.settle(key)
+    frozen = gc.get_freeze_count()
+    assert frozen > 1000  # the interpreter's and pytest's objects at least
+    survivors = [[object()] for _ in range(100)]  # made after: not frozen
+    assert not heap.settle(key)
+    assert gc.get_freeze_count() == frozen
+    assert survivors and heap.settle("another-implementation-of-this-test")
+    assert gc.get_freeze_count() >= frozen + 100
 
 
 def test_garbage_is_collected_before_the_freeze_not_frozen(unsettled):

@@ -65,6 +65,15 @@ def scheduler_over(
     return scheduler
 
 
+def real_group(name: str, workers: list[Worker]) -> tuple[CaseGroupScheduling, list[str]]:
+    """A scheduler whose queue holds the real group `name` (its case ids in grid order)."""
+    groups = case_groups(False)
+    ids = [case_id for case_id, group in groups.items() if group.name == name]
+    scheduler = scheduler_over({name: [node_id(i) for i in ids]}, workers)
+    scheduler.groups = groups
+    return scheduler, ids
+
+
 def take(scheduler: CaseGroupScheduling, worker: Worker) -> str:
     scheduler._assign_work_unit(worker)
     return list(scheduler.assigned_work[worker])[-1]
@@ -158,31 +167,26 @@ def test_real_node_ids_are_grouped_by_implementation_and_mode():
 def test_a_workers_cases_come_configuration_by_configuration():
     """Every check kind of a configuration back to back, so that an exporter's few sessions
     still hold the graph its forward case exported when the relation checks run it again."""
-    groups = case_groups(False)
-    ids = [case_id for case_id, g in groups.items() if g.name == "torch-onnx:LSTM"]
     a = Worker("gw0")
-    scheduler = scheduler_over({"torch-onnx:LSTM": [node_id(i) for i in ids]}, [a])
-    scheduler.groups = groups
+    scheduler, ids = real_group("torch-onnx:LSTM", [a])
     take(scheduler, a)
-    sent = [ids[i] for i in a.sent[0]]
-    assert sorted(sent) == sorted(ids) and sent != ids  # all of them, no longer check by check
-    configurations = [replace(cases_by_id()[i], check="") for i in sent]
-    runs = [configuration for configuration, _ in itertools.groupby(configurations)]
-    assert len(runs) == len(set(configurations))  # each configuration's cases are consecutive
-    checks = {}
-    for case_id in sent:
-        case = cases_by_id()[case_id]
+    sent = [cases_by_id()[ids[i]] for i in a.sent[0]]
+    assert sorted(c.id for c in sent) == sorted(ids)
+    assert [c.id for c in sent] != ids  # no longer check kind by check kind
+    checks = {}  # configuration -> its check kinds, in the order sent
+    for case in sent:
         checks.setdefault(replace(case, check=""), []).append(case.check)
+    runs = [
+        configuration for configuration, _ in itertools.groupby(replace(c, check="") for c in sent)
+    ]
+    assert len(runs) == len(checks)  # each configuration's cases are consecutive
     shared = [kinds for kinds in checks.values() if len(kinds) >= 3]
     assert shared and all(kinds[0] == "forward" for kinds in shared if "forward" in kinds)
 
 
 def test_a_dead_worker_is_charged_with_the_case_it_was_running_in_its_own_order():
-    groups = case_groups(False)
-    ids = [case_id for case_id, g in groups.items() if g.name == "torch-onnx:LSTM"]
     a, b = Worker("gw0"), Worker("gw1")
-    scheduler = scheduler_over({"torch-onnx:LSTM": [node_id(i) for i in ids]}, [a, b])
-    scheduler.groups = groups
+    scheduler, ids = real_group("torch-onnx:LSTM", [a, b])
     take(scheduler, a)
     collection = scheduler.registered_collections[a]
     first, second = a.sent[0][:2]  # the worker finished its first case, died in its second
