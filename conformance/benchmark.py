@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         "--every-configuration", action="store_true", help="also the pairwise-sampled ones"
     )
     parser.add_argument("--results-json", metavar="PATH", help="keep the results file there")
+    parser.add_argument(
+        "--compile-cache",
+        metavar="DIR",
+        help="pytest conformance --compile-cache DIR (run twice: a cold and a warm cache)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         results = args.results_json or os.path.join(tmp, "results.json")
@@ -44,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         command += ["-n", args.workers, "--impl", args.impl, "--check", args.check]
         command += ["--results-json", results] + (["--dtype", args.dtype] if args.dtype else [])
         command += ["--quick"] * args.quick + ["--every-configuration"] * args.every_configuration
+        command += ["--compile-cache", args.compile_cache] if args.compile_cache else []
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True)
@@ -56,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"checks {args.check}; {args.impl}; "
         + ("--quick; " if args.quick else f"{args.dtype or 'every dtype'}; ")
-        + ("every configuration:" if args.every_configuration else "CI selection:")
+        + ("every configuration" if args.every_configuration else "CI selection")
+        + (f"; compile cache {args.compile_cache}:" if args.compile_cache else ":")
         + f"\n{len(records)} cases in "
         f"{wall:.1f} s wall, {cpu:.1f} s CPU (user+sys) with -n {args.workers} on "
         f"{os.cpu_count()} cores (pytest exit {completed.returncode}; "

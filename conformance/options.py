@@ -72,6 +72,12 @@ def add_options(parser) -> None:
         "the fewest cases that run every check kind and every mode: ones the implementation "
         "supports, float32 where selected (a first run)",
     )
+    group.addoption(
+        "--compile-cache",
+        metavar="DIR",
+        help="keep JAX's compiled programs in DIR (made if missing) and reuse them in later runs: "
+        "the JAX, Flax and keras-jax cases skip compiling what an earlier run compiled",
+    )
 
 
 def csv_option(config, name: str, allowed) -> tuple[str, ...]:

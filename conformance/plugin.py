@@ -19,7 +19,7 @@ import pytest
 
 from adapters import heap
 
-from . import baseline
+from . import baseline, compile_cache
 from .check import NODE_PATTERN, CaseResult, rerun_command
 from .declarations import stale_declarations
 from .grid import case_from_id
@@ -247,6 +247,7 @@ def share_the_cores(workers: int) -> None:
 def configure(config) -> None:
     selected_cases(config)  # bad option values are usage errors, before collection
     default_timeout(config)
+    compile_cache.configure(config)  # before any framework is imported here or in a worker
     if hasattr(config, "workerinput"):  # an xdist worker: the controller owns the file
         share_the_cores(int(config.workerinput.get("workercount", 1)))
         return

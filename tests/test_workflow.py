@@ -77,6 +77,19 @@ def test_every_shard_keeps_distinct_results_and_its_environment_s_baseline():
     assert "${{ matrix.group }}" in commands(jobs["shard"])  # one results file per shard
 
 
+def test_each_shard_restores_the_compile_cache_it_runs_with():
+    shard = workflow()["jobs"]["shard"]
+    directory = re.search(r"--compile-cache (\S+)", commands(shard))[1]
+    cache = next(s for s in shard["steps"] if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == directory
+    key, restore = cache["with"]["key"], cache["with"]["restore-keys"]
+    # a cache entry is never overwritten: each run saves under a key of its own and restores
+    # the newest of its shard and environment at the pinned versions
+    assert key.endswith("-${{ github.run_id }}") and key.startswith(restore)
+    parts = ("${{ matrix.environment }}", "${{ matrix.group }}", "hashFiles('constraints.txt')")
+    assert all(part in restore for part in parts)
+
+
 def test_the_options_used_exist():
     known = pytest_options()
     for job in workflow()["jobs"].values():
