@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import settings
 
-from conformance import plugin, profiles
+from conformance import compile_cache, plugin, profiles
 
 # Before pytest_configure, where hypothesis' plugin loads a --hypothesis-profile if one is given.
 settings.load_profile(profiles.CI)
@@ -13,6 +13,11 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     plugin.configure(config)
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: called only where it is installed
+def pytest_configure_node(node):
+    compile_cache.send_to_worker(node.config, node.workerinput)
 
 
 def pytest_generate_tests(metafunc):

@@ -88,3 +88,22 @@ def test_an_array_file_that_cannot_be_written_fails_the_run_and_loses_nothing(tm
     arrays = {p.stem for p in (tmp_path / "baseline" / "arrays").glob("*.npz") if p.is_file()}
     assert arrays == {c.id for c in expected} - {blocked}
     assert "conformance_arrays" not in junit.read_text()  # the bytes went no further
+
+
+def test_workers_in_other_directories_compile_into_the_controller_s_cache(tmp_path):
+    """A relative --compile-cache is the controller's directory: each worker parses the command
+    line again in its own directory, and must not put the cache there."""
+    pytest.importorskip("flax")
+    workers, controller = tmp_path / "worker", tmp_path / "controller"
+    workers.mkdir()
+    controller.mkdir()
+    command = [
+        sys.executable, "-m", "pytest", str(ROOT / "conformance"), "-q", "-p", "no:cacheprovider",
+        "--dist", "load", "--tx", f"2*popen//chdir={workers}",
+        f"--rsyncdir={ROOT / 'conformance'}", f"--rsyncdir={ROOT / 'adapters'}",
+        "--impl", "flax", "--check", "forward", "--quick", "--compile-cache=cache",
+    ]  # fmt: skip
+    completed = subprocess.run(command, cwd=controller, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
+    assert list((controller / "cache").rglob("jit_apply-*"))  # flax's programs, compiled there
+    assert not (workers / "cache").exists()

@@ -77,17 +77,26 @@ def test_every_shard_keeps_distinct_results_and_its_environment_s_baseline():
     assert "${{ matrix.group }}" in commands(jobs["shard"])  # one results file per shard
 
 
-def test_each_shard_restores_the_compile_cache_it_runs_with():
+def test_each_shard_restores_the_compile_cache_it_runs_with_and_saves_it():
     shard = workflow()["jobs"]["shard"]
+    steps = shard["steps"]
     directory = re.search(r"--compile-cache (\S+)", commands(shard))[1]
-    cache = next(s for s in shard["steps"] if s.get("uses", "").startswith("actions/cache@"))
-    assert cache["with"]["path"] == directory
-    key, restore = cache["with"]["key"], cache["with"]["restore-keys"]
+    uses = [s.get("uses", "") for s in steps]
+    restore = steps[uses.index("actions/cache/restore@v4")]
+    save = steps[uses.index("actions/cache/save@v4")]
+    run = next(i for i, s in enumerate(steps) if s.get("name") == "run one shard")
+    host = next(i for i, s in enumerate(steps) if s.get("id") == "host")
+    assert host < uses.index("actions/cache/restore@v4") < run < uses.index("actions/cache/save@v4")
+    assert "host_key()" in steps[host]["run"]  # conformance/compile_cache.py's subdirectory name
+    assert restore["with"]["path"] == save["with"]["path"] == directory
+    key, prefix = restore["with"]["key"], restore["with"]["restore-keys"]
+    assert save["with"]["key"] == key
     # a cache entry is never overwritten: each run saves under a key of its own and restores
-    # the newest of its shard and environment at the pinned versions
-    assert key.endswith("-${{ github.run_id }}") and key.startswith(restore)
-    parts = ("${{ matrix.environment }}", "${{ matrix.group }}", "hashFiles('constraints.txt')")
-    assert all(part in restore for part in parts)
+    # the newest of its shard, environment and CPU at the pinned versions
+    assert key.endswith("-${{ github.run_id }}") and key.startswith(prefix)
+    parts = ("matrix.environment", "matrix.group", "steps.host.outputs.key", "constraints.txt")
+    assert all(part in prefix for part in parts)
+    assert "github.event_name != 'schedule'" in save["if"]  # nightly programs are not kept
 
 
 def test_the_options_used_exist():
