@@ -11,7 +11,7 @@ structure reuses the export, for any sequence length and batch size with the Tor
 exporter (dynamic axes, `dynamic_axes`), for the same shapes with the default one.
 
 The default exporter builds its table of ONNX translations (torchlib's, some 4,500 functions)
-anew on every call: 0.4-0.6 s of a 1-1.5 s export on the 2-core machine. The table depends only
+anew on every call: 0.39-0.86 s of a 1-1.5 s export on the 2-core machine. The table depends only
 on the opset and the installed torch and onnxscript, and an export without a
 `custom_translation_table` only reads it, so an export here uses the one this process built
 first (`torchlib_registry_once`): the graphs are byte for byte those of a plain call
