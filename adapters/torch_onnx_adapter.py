@@ -10,17 +10,19 @@ A worker keeps the last few sessions (adapters/export_cache.py): a call with the
 structure reuses the export, for any sequence length and batch size with the TorchScript
 exporter (dynamic axes, `dynamic_axes`), for the same shapes with the default one.
 
-The default exporter builds its table of ONNX translations (torchlib's, some 4,500 functions)
-anew on every call: 0.39-0.86 s of a 1-1.5 s export on the 2-core machine. The table depends only
-on the opset and the installed torch and onnxscript, and an export without a
-`custom_translation_table` only reads it, so an export here uses the one this process built
-first (`torchlib_registry_once`): the graphs are byte for byte those of a plain call
-(tests/test_torch_onnx_registry.py).
+The default exporter builds its table of ONNX translations (some 560 of torchlib's functions,
+each parsed from its source) anew on every call: 0.4-0.9 s of a 1-1.5 s export on the 2-core
+machine. The table depends on the opset, the installed torch and onnxscript and the torch ops
+registered when it is built (only aten ops here), and an export without a
+`custom_translation_table` only reads it, so an export here starts from a copy of the one this
+process built first (`torchlib_registry_once`): the graphs are byte for byte those of a plain
+call (tests/test_torch_onnx_registry.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import warnings
 from collections.abc import Iterator
@@ -108,9 +110,11 @@ _REGISTRIES: dict = {}  # from_torchlib's arguments -> the ONNXRegistry it built
 
 @contextlib.contextmanager
 def torchlib_registry_once() -> Iterator[None]:
-    """Within: torch.onnx.export(dynamo=True) takes the registry built by this process's first
-    export at the same opset, instead of building it again. Outside, torch is as installed. A
-    torch without the private class it patches exports as it would anyway."""
+    """Within: torch.onnx.export(dynamo=True) gets a copy of the registry built by this process's
+    first export at the same opset, instead of building it again (a copy of its lists, so that
+    whatever an export adds stays in that export's registry). Outside, torch is as installed. A
+    torch without the private class it patches exports as it would anyway. Not for threads that
+    export at the same time: it patches a class."""
     try:
         from torch.onnx._internal.exporter._registration import ONNXRegistry
     except ImportError:
@@ -124,7 +128,9 @@ def torchlib_registry_once() -> Iterator[None]:
         key = (cls, args, tuple(sorted(kwargs.items())))
         if key not in _REGISTRIES:
             _REGISTRIES[key] = build.__func__(cls, *args, **kwargs)
-        return _REGISTRIES[key]
+        registry = copy.copy(_REGISTRIES[key])
+        registry.functions = {op: list(metas) for op, metas in registry.functions.items()}
+        return registry
 
     ONNXRegistry.from_torchlib = classmethod(built_once)
     try:
