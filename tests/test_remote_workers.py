@@ -33,7 +33,9 @@ SELECTION = (
 pytestmark = pytest.mark.slow
 
 
-def test_workers_in_other_directories_send_everything_to_the_controller(tmp_path):
+def run_with_workers_elsewhere(tmp_path, *options: str) -> tuple[Path, Path]:
+    """The suite run from tmp_path/controller by two workers in tmp_path/worker, on the code
+    copied there; returns (workers' directory, controller's directory) after it passed."""
     workers = tmp_path / "worker"
     workers.mkdir()
     controller = tmp_path / "controller"  # the controller's working directory
@@ -41,12 +43,18 @@ def test_workers_in_other_directories_send_everything_to_the_controller(tmp_path
     command = [
         sys.executable, "-m", "pytest", str(ROOT / "conformance"), "-q", "-p", "no:cacheprovider",
         "--dist", "load", "--tx", f"2*popen//chdir={workers}",
-        f"--rsyncdir={ROOT / 'conformance'}", f"--rsyncdir={ROOT / 'adapters'}",
-        *SELECTION, "--results-json=results.json",
-        "--save-baseline=baseline",  # relative: each process would resolve it in its own cwd
+        f"--rsyncdir={ROOT / 'conformance'}", f"--rsyncdir={ROOT / 'adapters'}", *options,
     ]  # fmt: skip
     completed = subprocess.run(command, cwd=controller, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
+    return workers, controller
+
+
+def test_workers_in_other_directories_send_everything_to_the_controller(tmp_path):
+    workers, controller = run_with_workers_elsewhere(
+        tmp_path, *SELECTION, "--results-json=results.json",
+        "--save-baseline=baseline",  # relative: each process would resolve it in its own cwd
+    )  # fmt: skip
 
     assert (workers / "conformance").is_dir()  # the workers ran on the copy, over there
     synced = {"conformance", "adapters", "pytest", "_pytest"}  # the code xdist copied there
@@ -94,16 +102,8 @@ def test_workers_in_other_directories_compile_into_the_controller_s_cache(tmp_pa
     """A relative --compile-cache is the controller's directory: each worker parses the command
     line again in its own directory, and must not put the cache there."""
     pytest.importorskip("flax")
-    workers, controller = tmp_path / "worker", tmp_path / "controller"
-    workers.mkdir()
-    controller.mkdir()
-    command = [
-        sys.executable, "-m", "pytest", str(ROOT / "conformance"), "-q", "-p", "no:cacheprovider",
-        "--dist", "load", "--tx", f"2*popen//chdir={workers}",
-        f"--rsyncdir={ROOT / 'conformance'}", f"--rsyncdir={ROOT / 'adapters'}",
-        "--impl", "flax", "--check", "forward", "--quick", "--compile-cache=cache",
-    ]  # fmt: skip
-    completed = subprocess.run(command, cwd=controller, capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
+    workers, controller = run_with_workers_elsewhere(
+        tmp_path, "--impl", "flax", "--check", "forward", "--quick", "--compile-cache=cache"
+    )
     assert list((controller / "cache").rglob("jit_apply-*"))  # flax's programs, compiled there
     assert not (workers / "cache").exists()
