@@ -11,8 +11,8 @@ two gets zeros for the other, in the graph). The canonical weights are set with
 (opset 17) and ONNX Runtime runs it on its CPU kernels. A setting tf2onnx cannot convert raises
 its own error: that is the outcome, there is no fallback. The model leaves the time axis open, so a
 worker keeps the last few sessions (adapters/export_cache.py) and a call with the same weights,
-structure and batch size (a relation check's other sequence length or state) reuses the
-conversion.
+structure and batch size (a relation check's other sequence length or state, or the same
+configuration with the other `batch_first`) reuses the conversion.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from dataclasses import replace
 
 import numpy as np
 
@@ -161,13 +162,15 @@ SESSIONS: SessionCache = SessionCache()
 def session_for(request: Request, inputs: dict[str, np.ndarray]):
     """The ONNX Runtime session of the request's converted model, from SESSIONS when an earlier
     call converted the same model: same weights, structure, inputs given and shapes but for the
-    sequence length (OPEN_AXES)."""
+    sequence length (OPEN_AXES), in either layout."""
     import onnxruntime
 
     from .onnx_adapter import session_options
 
     key = (
-        request.spec,
+        # the model takes x batch-major whatever the request's layout (graph_inputs): the two
+        # layouts of a configuration are one model, converted once
+        replace(request.spec, batch_first=False),
         Dropout.of(request),  # a graph converted with other dropout layers is another graph
         request.training,
         str(request.dtype),

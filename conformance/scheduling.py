@@ -20,8 +20,9 @@ worker. Two rules keep that cost paid once:
   spread over all.
 - A worker runs its group's cases configuration by configuration: every check kind of one
   configuration (the same weights and inputs, conformance/cases.py `make_data`, and the same
-  dtype, layout and inputs given) one after the other, the configurations in the order they
-  first appear in the grid (conformance/grid.py). Where the configuration's `forward` case is
+  dtype, layout and inputs given) one after the other, then the same in the other layout (the
+  weights are the same, `batch_first` is not part of them), the configurations in the order
+  they first appear in the grid (conformance/grid.py). Where the configuration's `forward` case is
   selected, a relation check's unchanged run is then the graph that case exported a moment
   before, still among the few sessions an exporter keeps (adapters/export_cache.py), not one
   exported again hundreds of cases later.
@@ -60,7 +61,7 @@ class CaseGroup(NamedTuple):
 def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
     """Case id -> its CaseGroup. A group spans check kinds, which share compiled programs too."""
     groups = {}
-    configurations: dict = {}  # a case's fields but its check kind -> first appearance
+    configurations: dict = {}  # a case's fields but check kind and layout -> first appearance
     for case_id, case in cases_by_id().items():
         implementation = IMPLEMENTATIONS[case.implementation]
         name = (
@@ -72,7 +73,11 @@ def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
         if not whole_implementations:  # one group each: packages shared would pile them up
             loads |= frozenset(implementation.requires)
         weight = SAMPLED_CASE_WEIGHT if case.check in implementation.pairwise else 1
-        configuration = configurations.setdefault(replace(case, check=""), len(configurations))
+        # a configuration's other layout comes right after it: an exporter whose graph takes
+        # one layout whatever the case's (keras-onnx) then converts the pair once
+        layouts = replace(case, check="", batch_first=False)
+        index = configurations.setdefault(layouts, len(configurations))
+        configuration = 2 * index + case.batch_first
         groups[case_id] = CaseGroup(name, loads, weight, configuration)
     return groups
 

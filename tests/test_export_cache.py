@@ -136,3 +136,28 @@ def test_other_lengths_reuse_one_keras_conversion_and_match_fresh_ones():
         fresh = adapters.run_request("keras-onnx", request)
         for name in ("output", "h_n", "c_n"):
             np.testing.assert_array_equal(tensors[name], fresh[name])
+
+
+def test_both_layouts_of_a_configuration_share_one_keras_conversion():
+    """keras-onnx's model takes x batch-major whatever the request's layout, so a configuration
+    and its batch_first twin are one conversion, and the twin gets what its own conversion gives."""
+    require("keras-onnx")
+    from adapters import keras_onnx_adapter as converter
+
+    spec = Spec(mode="GRU", input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    params = float32_params(spec, seed=8)
+    seq_first = request_of(spec, params, seq=5, batch=2, seed=3)
+    batch_first = replace(
+        seq_first,
+        spec=replace(spec, batch_first=True),
+        x=np.ascontiguousarray(np.swapaxes(seq_first.x, 0, 1)),
+    )
+    converter.SESSIONS.clear()
+    built = converter.SESSIONS.built
+    shared = [adapters.run_request("keras-onnx", r) for r in (seq_first, batch_first)]
+    assert converter.SESSIONS.built == built + 1
+    converter.SESSIONS.clear()
+    fresh = adapters.run_request("keras-onnx", batch_first)
+    for name in ("output", "h_n"):
+        np.testing.assert_array_equal(shared[1][name], fresh[name])
+    np.testing.assert_array_equal(shared[1]["output"], np.swapaxes(shared[0]["output"], 0, 1))

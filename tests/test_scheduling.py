@@ -184,6 +184,23 @@ def test_a_workers_cases_come_configuration_by_configuration():
     assert shared and all(kinds[0] == "forward" for kinds in shared if "forward" in kinds)
 
 
+def test_a_configurations_other_layout_comes_right_after_it():
+    """keras-onnx converts one model for both layouts: the twin must come while it is kept."""
+    a = Worker("gw0")
+    scheduler, ids = real_group("keras-onnx:GRU", [a])
+    take(scheduler, a)
+    sent = [cases_by_id()[ids[i]] for i in a.sent[0]]
+    runs = [
+        configuration for configuration, _ in itertools.groupby(replace(c, check="") for c in sent)
+    ]
+    assert len(runs) == len(set(runs))  # each configuration and layout in one run
+    twins = [(r, replace(r, batch_first=True)) for r in runs if not r.batch_first]
+    assert any(twin in runs for _, twin in twins)  # the group has both layouts of some
+    for first, twin in twins:
+        if twin in runs:
+            assert runs.index(twin) == runs.index(first) + 1
+
+
 def test_a_dead_worker_is_charged_with_the_case_it_was_running_in_its_own_order():
     a, b = Worker("gw0"), Worker("gw1")
     scheduler, ids = real_group("torch-onnx:LSTM", [a, b])
