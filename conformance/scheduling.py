@@ -49,8 +49,9 @@ SAMPLED_CASE_WEIGHT = 10
 
 
 class CaseGroup(NamedTuple):
-    """A case's scheduling group, what the group loads on a worker, the case's weight, and where
-    its configuration first appears among the cases (the order a worker runs them in)."""
+    """A case's scheduling group, what the group loads on a worker, the case's weight, and its
+    place in the order a worker runs them: where its configuration first appears among the cases,
+    the configuration's other layout right after."""
 
     name: str
     loads: frozenset[str]

@@ -138,15 +138,20 @@ def test_other_lengths_reuse_one_keras_conversion_and_match_fresh_ones():
             np.testing.assert_array_equal(tensors[name], fresh[name])
 
 
-def test_both_layouts_of_a_configuration_share_one_keras_conversion():
+@pytest.mark.parametrize(
+    "mode, lengths", [("GRU", None), ("LSTM", np.array([5, 2, 1]))], ids=["GRU", "LSTM-lengths"]
+)
+def test_both_layouts_of_a_configuration_share_one_keras_conversion(mode, lengths):
     """keras-onnx's model takes x batch-major whatever the request's layout, so a configuration
     and its batch_first twin are one conversion, and the twin gets what its own conversion gives."""
     require("keras-onnx")
     from adapters import keras_onnx_adapter as converter
 
-    spec = Spec(mode="GRU", input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
+    spec = Spec(mode=mode, input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
     params = float32_params(spec, seed=8)
-    seq_first = request_of(spec, params, seq=5, batch=2, seed=3)
+    seq_first = request_of(spec, params, seq=5, batch=3, seed=3)
+    if mode == "LSTM":  # both states given, and a mask: the model's every input
+        seq_first = replace(seq_first, c0=np.ones_like(seq_first.h0), lengths=lengths)
     batch_first = replace(
         seq_first,
         spec=replace(spec, batch_first=True),
@@ -158,6 +163,8 @@ def test_both_layouts_of_a_configuration_share_one_keras_conversion():
     assert converter.SESSIONS.built == built + 1
     converter.SESSIONS.clear()
     fresh = adapters.run_request("keras-onnx", batch_first)
-    for name in ("output", "h_n"):
+    for name in fresh:
         np.testing.assert_array_equal(shared[1][name], fresh[name])
     np.testing.assert_array_equal(shared[1]["output"], np.swapaxes(shared[0]["output"], 0, 1))
+    for name in set(fresh) - {"output"}:  # the final states are the same in both layouts
+        np.testing.assert_array_equal(shared[1][name], shared[0][name])
