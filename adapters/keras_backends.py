@@ -35,8 +35,30 @@ def runs_here(backend: str) -> bool:
     return keras.backend.backend() == backend
 
 
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def hide_other_backends(backend: str) -> None:
+    """Makes the other Keras backends' frameworks absent from this process, as on a machine
+    with Keras and `backend` alone.
+
+    Keras imports them when it can, though it computes nothing with them outside their own
+    backend (keras 3.15): `import keras` imports JAX (`callbacks/orbax_checkpoint.py` patches
+    `jax.monitoring`), and `Bidirectional` copies its layer through `serialize_keras_object`,
+    which imports TensorFlow to recognise its TensorShape, DType and TypeSpec
+    (`saving/serialization_lib.py`, `utils/module_utils.py`). Those imports cost a child 3 to
+    5 s of CPU and hundreds of MB. Python's import system treats a None in sys.modules as "no
+    such module" (`import` raises ModuleNotFoundError, `importlib.util.find_spec` answers None),
+    and Keras takes its paths without them, as a porter's process without them would.
+    """
+    for other in KERAS_BACKENDS:
+        if other != backend:
+            sys.modules.setdefault(other, None)  # one already imported stays: nothing to save
+
+
 def serve(connection, backend: str) -> None:
     """The child's loop: one request at a time until the parent closes the pipe."""
+    hide_other_backends(backend)
     while True:
         try:
             request = connection.recv()

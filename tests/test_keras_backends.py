@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -107,3 +109,31 @@ def test_the_training_fields_cross_the_process_boundary(keras_backends):
     inference = adapters.run_request("numpy", plain)
     np.testing.assert_allclose(got["output"], on_zeros["output"], rtol=1e-5, atol=1e-5)
     assert not np.allclose(got["output"], inference["output"], rtol=1e-3, atol=1e-3)
+
+
+def loaded_libraries(pid: int) -> str:
+    maps = f"/proc/{pid}/maps"
+    try:
+        with open(maps) as file:
+            return file.read()
+    except OSError:
+        pytest.skip(f"{maps} cannot be read here")
+
+
+@pytest.mark.parametrize("name, absent", [("keras-jax", "torch"), ("keras-torch", "jaxlib")])
+def test_a_child_runs_without_the_other_backends(keras_backends, name, absent):
+    """Keras imports JAX whatever its backend, and its Bidirectional imports TensorFlow (its
+    config copy asks whether TF is there); the children hide the frameworks of the other
+    backends, as on a machine without them, and still agree."""
+    require(name)
+    backend = name.removeprefix("keras-")
+    params = adapters.init_params(SPEC)
+    got = adapters.run(name, SPEC, params, X)  # SPEC is bidirectional
+    expected = adapters.run("numpy", SPEC, params, X)
+    for g, e in zip(got, expected):
+        if e is not None:
+            np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
+    child = loaded_libraries(keras_backends._servers[backend][1].pid)
+    assert "tensorflow" in loaded_libraries(os.getpid())  # the check sees TF where it is loaded
+    assert "site-packages/tensorflow/" not in child
+    assert f"site-packages/{absent}/" not in child
