@@ -44,6 +44,10 @@ class Implementation:
     # What the framework can express but our adapter does not run yet: `skipped` (our gap, with
     # the reason), never `unsupported` (the framework's limit)
     gaps: tuple[Limit, ...] = ()
+    # Its framework throws C++ exceptions at a high rate, which slow down in a process where XLA
+    # has compiled programs: the scheduler runs it before JAX's groups on a worker where it can
+    # (conformance/scheduling.py; docs/PERFORMANCE.md, "C++ exceptions after XLA compiles")
+    before_xla: bool = False
 
     def is_installed(self) -> bool:
         return not self.unavailable_reason()
@@ -425,6 +429,9 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             limits=TORCH_ONNX_LEGACY_LIMITS + NO_KERAS_STYLE_DROPOUT + LEGACY_TRAINING_DROPOUT,
             pairwise=("low_precision", *RELATIONS),
             opset=opsets.TORCH_EXPORT,
+            # the TorchScript exporter walks graphs through pybind11 iterators, each ended by a
+            # thrown C++ exception: 13-19 ms an export, 85 ms after 1200 JAX and Flax cases
+            before_xla=True,
         ),
         Implementation(
             "keras-onnx",

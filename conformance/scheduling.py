@@ -14,8 +14,12 @@ worker. Two rules keep that cost paid once:
   has already loaded, one that needs nothing new before one that does, and the heaviest among
   equals (a case weighs 1, or SAMPLED_CASE_WEIGHT where its check kind is sampled because each
   case costs an export or a compilation: the costly groups first, the cheap ones fill in at the
-  end). So a worker goes on with the frameworks it has, a second worker starts on other
-  frameworks, and only at the end of the run does an idle worker load what another already has.
+  end). Among groups equal in what they load, one whose framework is slowed by the programs
+  XLA compiles in the same process (the registry's `before_xla`: every C++ exception it throws
+  searches the unwind tables XLA registers per program) comes before the heavier ones, so that it
+  runs before the JAX groups do there. So a worker goes on with the frameworks it has, a second
+  worker starts on other frameworks, and only at the end of the run does an idle worker load
+  what another already has.
   On a few workers each framework is imported on about one of them; on many, the groups still
   spread over all.
 - A worker runs its group's cases configuration by configuration: every check kind of one
@@ -57,6 +61,7 @@ class CaseGroup(NamedTuple):
     loads: frozenset[str]
     weight: int
     configuration: int = 0
+    before_xla: bool = False
 
 
 def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
@@ -79,7 +84,7 @@ def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
         layouts = replace(case, check="", batch_first=False)
         index = configurations.setdefault(layouts, len(configurations))
         configuration = 2 * index + case.batch_first
-        groups[case_id] = CaseGroup(name, loads, weight, configuration)
+        groups[case_id] = CaseGroup(name, loads, weight, configuration, implementation.before_xla)
     return groups
 
 
@@ -91,6 +96,7 @@ class CaseGroupScheduling(LoadScopeScheduling):
         self.groups = groups or {}
         # a group's cases share their implementation, and so what they load
         self.loads = {group.name: group.loads for group in self.groups.values()}
+        self.before_xla = {group.name for group in self.groups.values() if group.before_xla}
         self.weights: dict[str, int] = {}  # group -> its cases' weights, when first queued
         self.loaded_on: dict = {}  # worker -> what its groups have loaded
         self.index_on: dict = {}  # worker -> {node id: index in its collection}
@@ -116,7 +122,7 @@ class CaseGroupScheduling(LoadScopeScheduling):
 
         def cost(group):
             new = self.loads.get(group, frozenset()) - mine
-            return len(new & others), bool(new), -self.weight(group)
+            return len(new & others), bool(new), group not in self.before_xla, -self.weight(group)
 
         return min(self.workqueue, key=cost)  # the first of equals: xdist's order
 

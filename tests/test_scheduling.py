@@ -24,6 +24,7 @@ LOADS = {  # what each implementation loads, as case_groups derives it from the 
     "torch": {"torch"},
     "torch-onnx": {"torch", "onnx", "onnxruntime"},
     "jax": {"jax"},
+    "torch-onnx-legacy": {"torch", "onnx", "onnxruntime"},
 }
 
 
@@ -56,6 +57,7 @@ def scheduler_over(
     }
     scheduler.weights = {}
     scheduler.loads = {g: frozenset(LOADS[g.split(":")[0]]) for g in groups}
+    scheduler.before_xla = set()
     scheduler.loaded_on, scheduler.index_on = {}, {}
     scheduler.assigned_work = {w: {} for w in workers}
     scheduler.workqueue = OrderedDict((g, {n: False for n in ids}) for g, ids in groups.items())
@@ -231,6 +233,28 @@ def test_a_sampled_check_kinds_cases_weigh_more_and_go_first():
         in IMPLEMENTATIONS[cases_by_id()[case_id].implementation].pairwise
     ]
     assert sampled and set(sampled) == {SAMPLED_CASE_WEIGHT}
+
+
+def test_an_exporter_slowed_by_xla_programs_runs_before_the_jax_groups():
+    """The TorchScript exporter's C++ exceptions slow down where XLA has compiled programs: among
+    groups equal in what they load it goes first, though lighter; what a worker has loaded still
+    comes first."""
+    a, b = Worker("gw0"), Worker("gw1")
+    groups = queue("jax:LSTM", "jax:GRU", size=5) | queue("torch-onnx-legacy:LSTM")
+    scheduler = scheduler_over(groups, [a, b])
+    assert take(scheduler, a) == "jax:LSTM"  # the heaviest, without the declaration
+    scheduler = scheduler_over(groups, [a, b])
+    scheduler.before_xla = {"torch-onnx-legacy:LSTM"}
+    assert take(scheduler, a) == "torch-onnx-legacy:LSTM"
+    assert take(scheduler, b) == "jax:LSTM"
+    scheduler = scheduler_over(groups, [a, b])
+    scheduler.before_xla = {"torch-onnx-legacy:LSTM"}
+    scheduler.loaded_on[a] = frozenset({"jax"})
+    assert take(scheduler, a) == "jax:LSTM"  # nothing new to load beats the declaration
+    declared = {
+        group.name.split(":")[0] for group in case_groups(False).values() if group.before_xla
+    }
+    assert declared == {"torch-onnx-legacy"}
 
 
 def test_another_distribution_is_left_to_xdist():
