@@ -35,25 +35,48 @@ def runs_here(backend: str) -> bool:
     return keras.backend.backend() == backend
 
 
-KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+# the top-level packages of each Keras backend's framework
+BACKEND_PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
+
+
+class WithoutPackages:
+    """A finder of sys.meta_path that finds nothing of `hidden` and defers the rest to the
+    finder it wraps: the hidden packages look as if they were not installed."""
+
+    def __init__(self, finder, hidden: frozenset[str]):
+        self.finder, self.hidden = finder, hidden
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.hidden:
+            return None
+        find_spec = getattr(self.finder, "find_spec", None)
+        return find_spec(name, path, target) if find_spec else None
+
+    def __getattr__(self, attribute):  # invalidate_caches, find_distributions, ...
+        return getattr(self.finder, attribute)
 
 
 def hide_other_backends(backend: str) -> None:
-    """Makes the other Keras backends' frameworks absent from this process, as on a machine
-    with Keras and `backend` alone.
+    """Makes the other Keras backends' frameworks look not installed in this process, as on a
+    machine with Keras and `backend` alone.
 
     Keras imports them when it can, though it computes nothing with them outside their own
     backend (keras 3.15): `import keras` imports JAX (`callbacks/orbax_checkpoint.py` patches
     `jax.monitoring`), and `Bidirectional` copies its layer through `serialize_keras_object`,
     which imports TensorFlow to recognise its TensorShape, DType and TypeSpec
     (`saving/serialization_lib.py`, `utils/module_utils.py`). Those imports cost a child 3 to
-    5 s of CPU and hundreds of MB. Python's import system treats a None in sys.modules as "no
-    such module" (`import` raises ModuleNotFoundError, `importlib.util.find_spec` answers None),
-    and Keras takes its paths without them, as a porter's process without them would.
+    5 s of CPU and hundreds of MB. Hidden by every finder of sys.meta_path, they are what they
+    are where not installed: `import` raises ModuleNotFoundError, `importlib.util.find_spec`
+    answers None, and they are not in sys.modules; Keras then takes its paths without them.
     """
-    for other in KERAS_BACKENDS:
-        if other != backend:
-            sys.modules.setdefault(other, None)  # one already imported stays: nothing to save
+    hidden = frozenset(
+        package
+        for other, packages in BACKEND_PACKAGES.items()
+        if other != backend
+        for package in packages
+        if package not in sys.modules  # one already imported stays: nothing left to save
+    )
+    sys.meta_path[:] = [WithoutPackages(finder, hidden) for finder in sys.meta_path]
 
 
 def serve(connection, backend: str) -> None:

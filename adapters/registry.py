@@ -44,9 +44,10 @@ class Implementation:
     # What the framework can express but our adapter does not run yet: `skipped` (our gap, with
     # the reason), never `unsupported` (the framework's limit)
     gaps: tuple[Limit, ...] = ()
-    # Its framework throws C++ exceptions at a high rate, which slow down in a process where XLA
-    # has compiled programs: the scheduler runs it before JAX's groups on a worker where it can
-    # (conformance/scheduling.py; docs/PERFORMANCE.md, "C++ exceptions after XLA compiles")
+    # Its framework slows down several times over in a process where JAX and Flax have run their
+    # cases (measured; most of its time then goes to unwinding the C++ exceptions it throws): the
+    # scheduler has a fresh worker run it before JAX's groups (conformance/scheduling.py;
+    # docs/PERFORMANCE.md, "C++ exceptions after XLA compiles")
     before_xla: bool = False
 
     def is_installed(self) -> bool:
@@ -430,7 +431,8 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
             pairwise=("low_precision", *RELATIONS),
             opset=opsets.TORCH_EXPORT,
             # the TorchScript exporter walks graphs through pybind11 iterators, each ended by a
-            # thrown C++ exception: 13-19 ms an export, 85 ms after 1200 JAX and Flax cases
+            # thrown C++ exception: 13-19 ms an export, 85 ms after every forward case of jax,
+            # flax and flax-nnx (864) in the same process
             before_xla=True,
         ),
         Implementation(

@@ -14,10 +14,10 @@ worker. Two rules keep that cost paid once:
   has already loaded, one that needs nothing new before one that does, and the heaviest among
   equals (a case weighs 1, or SAMPLED_CASE_WEIGHT where its check kind is sampled because each
   case costs an export or a compilation: the costly groups first, the cheap ones fill in at the
-  end). Among groups equal in what they load, one whose framework is slowed by the programs
-  XLA compiles in the same process (the registry's `before_xla`: every C++ exception it throws
-  searches the unwind tables XLA registers per program) comes before the heavier ones, so that it
-  runs before the JAX groups do there. So a worker goes on with the frameworks it has, a second
+  end). Among groups equal in what they load, one whose framework slows down in a process where
+  JAX and Flax have run (the registry's `before_xla`; measured, the mechanism not pinned down:
+  docs/PERFORMANCE.md) comes before the heavier ones, so that a fresh worker runs it before it
+  takes JAX's groups. So a worker goes on with the frameworks it has, a second
   worker starts on other frameworks, and only at the end of the run does an idle worker load
   what another already has.
   On a few workers each framework is imported on about one of them; on many, the groups still
@@ -84,8 +84,15 @@ def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
         layouts = replace(case, check="", batch_first=False)
         index = configurations.setdefault(layouts, len(configurations))
         configuration = 2 * index + case.batch_first
-        groups[case_id] = CaseGroup(name, loads, weight, configuration, implementation.before_xla)
+        # not among whole implementations (--quick): a handful of cases, ordered by weight only
+        before_xla = implementation.before_xla and not whole_implementations
+        groups[case_id] = CaseGroup(name, loads, weight, configuration, before_xla)
     return groups
+
+
+def groups_before_xla(groups: dict[str, CaseGroup]) -> set[str]:
+    """The names of the groups a fresh worker runs before JAX's, among equals."""
+    return {group.name for group in groups.values() if group.before_xla}
 
 
 class CaseGroupScheduling(LoadScopeScheduling):
@@ -96,7 +103,7 @@ class CaseGroupScheduling(LoadScopeScheduling):
         self.groups = groups or {}
         # a group's cases share their implementation, and so what they load
         self.loads = {group.name: group.loads for group in self.groups.values()}
-        self.before_xla = {group.name for group in self.groups.values() if group.before_xla}
+        self.before_xla = groups_before_xla(self.groups)
         self.weights: dict[str, int] = {}  # group -> its cases' weights, when first queued
         self.loaded_on: dict = {}  # worker -> what its groups have loaded
         self.index_on: dict = {}  # worker -> {node id: index in its collection}

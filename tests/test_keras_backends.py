@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -120,7 +121,13 @@ def loaded_libraries(pid: int) -> str:
         pytest.skip(f"{maps} cannot be read here")
 
 
-@pytest.mark.parametrize("name, absent", [("keras-jax", "torch"), ("keras-torch", "jaxlib")])
+def package_directory(name: str) -> str:
+    return importlib.util.find_spec(name).submodule_search_locations[0] + os.sep
+
+
+@pytest.mark.parametrize(
+    "name, absent", [("keras-jax", ["tensorflow"]), ("keras-torch", ["tensorflow", "jaxlib"])]
+)
 def test_a_child_runs_without_the_other_backends(keras_backends, name, absent):
     """Keras imports JAX whatever its backend, and its Bidirectional imports TensorFlow (its
     config copy asks whether TF is there); the children hide the frameworks of the other
@@ -134,6 +141,48 @@ def test_a_child_runs_without_the_other_backends(keras_backends, name, absent):
         if e is not None:
             np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
     child = loaded_libraries(keras_backends._servers[backend][1].pid)
-    assert "tensorflow" in loaded_libraries(os.getpid())  # the check sees TF where it is loaded
-    assert "site-packages/tensorflow/" not in child
-    assert f"site-packages/{absent}/" not in child
+    here = loaded_libraries(os.getpid())  # Keras on TensorFlow, which imported JAX
+    for package in absent:
+        directory = package_directory(package)
+        assert directory in here  # the check sees the package where it is loaded
+        assert directory not in child
+
+
+HIDDEN_IN_A_TORCH_CHILD = """
+import importlib.util, sys
+from adapters.keras_backends import hide_other_backends
+hide_other_backends("torch")
+for name in ("tensorflow", "jax", "jaxlib"):
+    assert importlib.util.find_spec(name) is None, name
+    try:
+        __import__(name)
+    except ModuleNotFoundError:
+        pass
+    else:
+        raise AssertionError(name + " was imported")
+    assert name not in sys.modules, name
+assert importlib.util.find_spec("torch") is not None
+assert importlib.util.find_spec("keras") is not None
+print("hidden")
+"""
+
+
+def test_hidden_backends_look_not_installed():
+    """As where they are not installed: find_spec answers None, import raises
+    ModuleNotFoundError, nothing is left in sys.modules (Keras asks all three ways)."""
+    for package in ("tensorflow", "jax", "torch", "keras"):
+        if importlib.util.find_spec(package) is None:
+            pytest.skip(f"{package} is not installed")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    completed = subprocess.run(
+        [sys.executable, "-c", HIDDEN_IN_A_TORCH_CHILD],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip() == "hidden"

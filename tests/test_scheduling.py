@@ -16,6 +16,7 @@ from conformance.scheduling import (
     CaseGroups,
     CaseGroupScheduling,
     case_groups,
+    groups_before_xla,
 )
 
 LOADS = {  # what each implementation loads, as case_groups derives it from the registry
@@ -57,7 +58,7 @@ def scheduler_over(
     }
     scheduler.weights = {}
     scheduler.loads = {g: frozenset(LOADS[g.split(":")[0]]) for g in groups}
-    scheduler.before_xla = set()
+    scheduler.before_xla = groups_before_xla(scheduler.groups)
     scheduler.loaded_on, scheduler.index_on = {}, {}
     scheduler.assigned_work = {w: {} for w in workers}
     scheduler.workqueue = OrderedDict((g, {n: False for n in ids}) for g, ids in groups.items())
@@ -241,20 +242,25 @@ def test_an_exporter_slowed_by_xla_programs_runs_before_the_jax_groups():
     comes first."""
     a, b = Worker("gw0"), Worker("gw1")
     groups = queue("jax:LSTM", "jax:GRU", size=5) | queue("torch-onnx-legacy:LSTM")
-    scheduler = scheduler_over(groups, [a, b])
-    assert take(scheduler, a) == "jax:LSTM"  # the heaviest, without the declaration
-    scheduler = scheduler_over(groups, [a, b])
-    scheduler.before_xla = {"torch-onnx-legacy:LSTM"}
-    assert take(scheduler, a) == "torch-onnx-legacy:LSTM"
-    assert take(scheduler, b) == "jax:LSTM"
-    scheduler = scheduler_over(groups, [a, b])
-    scheduler.before_xla = {"torch-onnx-legacy:LSTM"}
-    scheduler.loaded_on[a] = frozenset({"jax"})
-    assert take(scheduler, a) == "jax:LSTM"  # nothing new to load beats the declaration
-    declared = {
-        group.name.split(":")[0] for group in case_groups(False).values() if group.before_xla
-    }
-    assert declared == {"torch-onnx-legacy"}
+
+    def scheduler(declared: bool) -> CaseGroupScheduling:
+        made = scheduler_over(groups, [a, b])
+        for i in range(2):
+            key = f"torch-onnx-legacy:LSTM-{i}"
+            made.groups[key] = made.groups[key]._replace(before_xla=declared)
+        made.before_xla = groups_before_xla(made.groups)
+        return made
+
+    assert take(scheduler(False), a) == "jax:LSTM"  # the heaviest, without the declaration
+    declared = scheduler(True)
+    assert take(declared, a) == "torch-onnx-legacy:LSTM"
+    assert take(declared, b) == "jax:LSTM"
+    declared = scheduler(True)
+    declared.loaded_on[a] = frozenset({"jax"})
+    assert take(declared, a) == "jax:LSTM"  # nothing new to load beats the declaration
+    by_mode = {g.name.split(":")[0] for g in case_groups(False).values() if g.before_xla}
+    assert by_mode == {"torch-onnx-legacy"}
+    assert not any(g.before_xla for g in case_groups(True).values())  # --quick: by weight only
 
 
 def test_another_distribution_is_left_to_xdist():
