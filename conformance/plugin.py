@@ -31,7 +31,7 @@ from .options import (
     default_timeout,
     selected_cases,
 )
-from .results import ResultsFile, write_json_atomic
+from .results import ResultsFile, write_text_atomic
 
 RECORD_KEY = "conformance_record"
 ARRAYS_KEY = "conformance_arrays"  # the .npz bytes of a case's tensors, for the baseline
@@ -67,7 +67,10 @@ def conclude(result: CaseResult) -> None:
         pytest.skip(f"unsupported: {result.reason}")
     if result.outcome == "known-divergence":
         repros = "".join(f"; repro: {d.repro}" for d in result.divergences if d.repro)
-        pytest.xfail(f"known divergence: {result.reason}{repros}")
+        # pytest.xfail() as pytest.fail(pytrace=False): pytest would otherwise format the
+        # traceback of every xfail, parsing our sources' AST for each (10-20 ms a case,
+        # docs/PERFORMANCE.md), into a report that shows the reason alone
+        raise pytest.xfail.Exception(f"known divergence: {result.reason}{repros}", pytrace=False)
     pytest.fail(result.report(), pytrace=False)
 
 
@@ -165,7 +168,7 @@ class ResultsPlugin:
         if self.claim:
             self.claim.release()
         if self.baseline_copy:
-            write_json_atomic(self.baseline_copy, self.results.document())
+            write_text_atomic(self.baseline_copy, self.results.text())
         if self.report_path:
             try:
                 self.write_report()

@@ -151,6 +151,29 @@ def test_the_results_file_is_readable_by_others_like_any_output(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+def test_the_file_is_the_json_of_its_document_byte_for_byte(tmp_path):
+    """ResultsFile writes each record's text made when it arrived, joined: exactly what
+    serializing the whole document at once gives, at every write and at the end."""
+    from conformance.results import SEPARATORS, ResultsFile
+
+    results = ResultsFile(tmp_path / "r.json")
+    records = [
+        {"case_id": "a", "outcome": "passed", "metrics": {"output": {"max_abs_err": 0.5}}},
+        {"case_id": 'b\u00e9"', "outcome": "failed", "metrics": {"x": float("nan")}},
+        {"case_id": "c", "outcome": "error", "reason": "inf", "values": [float("-inf"), 1e-300]},
+    ]
+    for count, record in enumerate(records, 1):
+        results.add(record)
+        results.flush()
+        written = (tmp_path / "r.json").read_text()
+        assert written == json.dumps(results.document(), separators=SEPARATORS)
+        assert len(json.loads(written)["records"]) == count
+    results.close(0, interrupted=False)
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert document["run"]["complete"] is True
+    assert document["records"][1]["metrics"]["x"] == "NaN"  # to_json_safe's, as ever
+
+
 def test_a_framework_that_is_not_installed_is_skipped_and_the_run_passes(tmp_path):
     completed, document = run_suite(
         tmp_path, "-n", "2", "--impl", "numpy,torch", "--mode", "GRU",
