@@ -94,7 +94,18 @@ def csv_option(config, name: str, allowed) -> tuple[str, ...]:
     return values
 
 
+SELECTED = pytest.StashKey[list]()
+
+
 def selected_cases(config) -> list[Case]:
+    """The cases the options select; made once per run (at configure, where a bad value is a
+    usage error, and again for the collection)."""
+    if SELECTED not in config.stash:
+        config.stash[SELECTED] = _selected_cases(config)
+    return config.stash[SELECTED]
+
+
+def _selected_cases(config) -> list[Case]:
     cases = all_cases(
         checks=csv_option(config, "check", CHECKS),
         implementations=list(csv_option(config, "impl", adapters.IMPLEMENTATIONS)),

@@ -4,11 +4,15 @@ A case's cost is mostly its framework's: the import (seconds), the Keras backend
 the programs compiled per layer structure (JAX, Flax, Keras), the ONNX Runtime sessions kept per
 worker. Two rules keep that cost paid once:
 
-- Cases are scheduled in groups, each running on one worker: (implementation, mode), or the whole
-  implementation under --quick, where an implementation has a handful of cases and its import and
-  first case cost more than the rest. There the groups are few and large, and keeping those that
-  share a package together would pile the costly ones onto one worker: they are ordered by
-  weight only (docs/PERFORMANCE.md has the runs of both).
+- Cases are scheduled in groups, each running on one worker: (implementation, mode); one
+  configuration (both layouts) of an implementation whose every case is an export (torch-onnx,
+  keras-onnx), where nothing compiled is shared between configurations and a mode's worth of
+  exports at the end of a run kept one worker busy for a minute while the other waited
+  (docs/PERFORMANCE.md); or the whole implementation under --quick, where an implementation
+  has a handful of cases and its import and first case cost more than the rest. There the
+  groups are few and large, and keeping those that share a package together would pile the
+  costly ones onto one worker: they are ordered by weight only (docs/PERFORMANCE.md has the
+  runs of both).
 - A worker asking for work gets the queued group that needs the fewest packages (the registry's
   `requires`, and the implementation itself for what it keeps per worker) that another worker
   has already loaded, one that needs nothing new before one that does, and the heaviest among
@@ -36,6 +40,7 @@ Applies to xdist's load distribution, the default of -n; another --dist is respe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -43,9 +48,13 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from adapters import IMPLEMENTATIONS
+from adapters.registry import Implementation
 
+from .axes import ALL_AXES
+from .cases import Case
 from .check import NODE_PATTERN
 from .grid import cases_by_id
+from .options import selected_cases
 
 # A case of a check kind its implementation samples (`pairwise=` in the registry: every case
 # costs an export or a compilation there) weighs as much as this many others, for the order.
@@ -64,11 +73,15 @@ class CaseGroup(NamedTuple):
     before_xla: bool = False
 
 
-def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
-    """Case id -> its CaseGroup. A group spans check kinds, which share compiled programs too."""
+def case_groups(
+    whole_implementations: bool, cases: Iterable[Case] | None = None
+) -> dict[str, CaseGroup]:
+    """Case id -> its CaseGroup, for `cases` (default: every case of the grid) in grid order. A
+    group spans check kinds, which share compiled programs too."""
     groups = {}
     configurations: dict = {}  # a case's fields but check kind and layout -> first appearance
-    for case_id, case in cases_by_id().items():
+    for case in cases_by_id().values() if cases is None else cases:
+        case_id = case.id
         implementation = IMPLEMENTATIONS[case.implementation]
         name = (
             case.implementation
@@ -84,10 +97,28 @@ def case_groups(whole_implementations: bool) -> dict[str, CaseGroup]:
         layouts = replace(case, check="", batch_first=False)
         index = configurations.setdefault(layouts, len(configurations))
         configuration = 2 * index + case.batch_first
+        if not whole_implementations and exports_every_case(implementation):
+            # what it reuses stays within a configuration (adapters/export_cache.py): a group
+            # per configuration (both layouts), so that the run does not end on one worker
+            # exporting a whole mode's worth of them while the others wait
+            name = f"{case.implementation}:{configuration_name(layouts)}"
         # not among whole implementations (--quick): a handful of cases, ordered by weight only
         before_xla = implementation.before_xla and not whole_implementations
         groups[case_id] = CaseGroup(name, loads, weight, configuration, before_xla)
     return groups
+
+
+def configuration_name(case: Case) -> str:
+    """A configuration's id tokens but its layout, with its dtype: RNN_TANH-L1-uni-bias-h0-
+    float64 (the same whatever else is selected)."""
+    tokens = [axis.token(case) for axis in ALL_AXES if axis.name != "batch_first"]
+    return "-".join([*filter(None, tokens), case.dtype])
+
+
+def exports_every_case(implementation: Implementation) -> bool:
+    """Every case of it is an export or a conversion, for every check kind (its registry entry
+    samples even `forward`): nothing compiled is shared between its configurations."""
+    return "forward" in implementation.pairwise
 
 
 def groups_before_xla(groups: dict[str, CaseGroup]) -> set[str]:
@@ -195,6 +226,7 @@ class CaseGroups:
     def pytest_xdist_make_scheduler(self, config, log):
         if config.getvalue("dist") != "load":
             return None
-        # made here, not at configure: -n 0 and other --dist never pay for the grid's groups
-        groups = case_groups(self.whole_implementations)
+        # made here, not at configure: -n 0 and other --dist never pay for the grid's groups;
+        # of the selected cases only (a case -k leaves out is never scheduled)
+        groups = case_groups(self.whole_implementations, selected_cases(config))
         return CaseGroupScheduling(config, log, groups)

@@ -16,6 +16,8 @@ from conformance.scheduling import (
     CaseGroups,
     CaseGroupScheduling,
     case_groups,
+    configuration_name,
+    exports_every_case,
     groups_before_xla,
 )
 
@@ -171,7 +173,7 @@ def test_a_workers_cases_come_configuration_by_configuration():
     """Every check kind of a configuration back to back, so that an exporter's few sessions
     still hold the graph its forward case exported when the relation checks run it again."""
     a = Worker("gw0")
-    scheduler, ids = real_group("torch-onnx:LSTM", [a])
+    scheduler, ids = real_group("torch-onnx-legacy:LSTM", [a])
     take(scheduler, a)
     sent = [cases_by_id()[ids[i]] for i in a.sent[0]]
     assert sorted(c.id for c in sent) == sorted(ids)
@@ -187,33 +189,61 @@ def test_a_workers_cases_come_configuration_by_configuration():
     assert shared and all(kinds[0] == "forward" for kinds in shared if "forward" in kinds)
 
 
-def test_a_configurations_other_layout_comes_right_after_it():
-    """keras-onnx converts one model for both layouts: the twin must come while it is kept."""
+def layouts_in_order(name: str) -> list:
+    """The (configuration, layout) runs of the real group `name`, as a worker gets its cases."""
     a = Worker("gw0")
-    scheduler, ids = real_group("keras-onnx:GRU", [a])
+    scheduler, ids = real_group(name, [a])
     take(scheduler, a)
     sent = [cases_by_id()[ids[i]] for i in a.sent[0]]
     runs = [
         configuration for configuration, _ in itertools.groupby(replace(c, check="") for c in sent)
     ]
     assert len(runs) == len(set(runs))  # each configuration and layout in one run
+    return runs
+
+
+def test_a_configurations_other_layout_comes_right_after_it():
+    """keras-onnx converts one model for both layouts: the twin must come while it is kept."""
+    runs = layouts_in_order("torch-onnx-legacy:GRU")
     twins = [(r, replace(r, batch_first=True)) for r in runs if not r.batch_first]
     assert any(twin in runs for _, twin in twins)  # the group has both layouts of some
     for first, twin in twins:
         if twin in runs:
             assert runs.index(twin) == runs.index(first) + 1
+    groups = case_groups(False)
+    keras_onnx = {g.name for g in groups.values() if g.name.startswith("keras-onnx:GRU-L2")}
+    both = [layouts_in_order(name) for name in sorted(keras_onnx)]
+    assert [False, True] in [[r.batch_first for r in runs] for runs in both]
+
+
+def test_an_exporter_is_scheduled_configuration_by_configuration():
+    """Where every case is an export, a group is one configuration (both layouts): the run does
+    not end with one worker exporting a whole mode's worth while the others wait. Elsewhere a
+    group is an implementation's mode, whose compiled layer structures recur across its
+    configurations."""
+    for case_id, group in case_groups(False).items():
+        case = cases_by_id()[case_id]
+        if case.implementation in ("keras-onnx", "torch-onnx"):
+            configuration = replace(case, check="", batch_first=False)
+            assert group.name == f"{case.implementation}:{configuration_name(configuration)}"
+        else:
+            assert group.name == f"{case.implementation}:{case.mode_label}"
+    assert {i for i, impl in IMPLEMENTATIONS.items() if exports_every_case(impl)} == {
+        "keras-onnx",
+        "torch-onnx",
+    }
 
 
 def test_a_dead_worker_is_charged_with_the_case_it_was_running_in_its_own_order():
     a, b = Worker("gw0"), Worker("gw1")
-    scheduler, ids = real_group("torch-onnx:LSTM", [a, b])
+    scheduler, ids = real_group("torch-onnx-legacy:LSTM", [a, b])
     take(scheduler, a)
     collection = scheduler.registered_collections[a]
     first, second = a.sent[0][:2]  # the worker finished its first case, died in its second
     assert collection[second] != node_id(ids[1])  # not the collection's second
     scheduler.mark_test_complete(a, first)
     assert scheduler.remove_node(a) == collection[second]
-    requeued = scheduler.assigned_work[b]["torch-onnx:LSTM"]  # the idle worker took the rest
+    requeued = scheduler.assigned_work[b]["torch-onnx-legacy:LSTM"]  # the idle worker took the rest
     assert [n for n, done in requeued.items() if done] == [collection[first], collection[second]]
     assert len(b.sent[0]) == len(ids) - 2
 
@@ -267,3 +297,18 @@ def test_another_distribution_is_left_to_xdist():
     plugin = CaseGroups()
     config = SimpleNamespace(getvalue=lambda name: "loadfile")
     assert plugin.pytest_xdist_make_scheduler(config, log=None) is None
+
+
+def test_the_groups_of_a_selection_are_those_of_the_grid_in_the_same_order():
+    """The controller groups the selected cases only (a fraction of the grid under --check,
+    --impl): each selected case gets the group, loads, weight and declaration it has in the
+    whole grid, and the configurations keep their order (a worker runs a group's cases by it)."""
+    whole = case_groups(False)
+    selection = [c for c in cases_by_id().values() if c.check in ("forward", "chunked")]
+    selection = [c for c in selection if c.implementation in ("keras-onnx", "torch", "numpy")]
+    groups = case_groups(False, selection)
+    assert set(groups) == {c.id for c in selection}
+    for case_id, group in groups.items():
+        assert group._replace(configuration=0) == whole[case_id]._replace(configuration=0)
+    order = sorted(groups, key=lambda i: (groups[i].name, groups[i].configuration))
+    assert order == sorted(groups, key=lambda i: (whole[i].name, whole[i].configuration))
