@@ -34,7 +34,7 @@ def judge(request):
         plugin.attach_record(request.node, result)
         plugin.attach_arrays(request.node, result)
         plugin.settle_heap(result)  # once per implementation and worker
-        plugin.conclude(result)
+        plugin.conclude(result, request.config.getoption("runxfail", False))
 
     return _judge
 

@@ -3,8 +3,8 @@
 The file on disk is always complete, valid JSON: it is replaced (write to a temporary file, then
 rename) while the run goes on and once more at the end, so an
 interrupted run, a dead worker or even a killed controller leaves what had finished. Each record
-is serialized once, when it arrives; a write joins those texts (the whole grid's file, 35 MB,
-took seconds to serialize anew at every write, on the controller's core that the workers share).
+is serialized once, when it arrives; a write joins those texts (the whole suite's file, 44 MB,
+took seconds to serialize anew at every write, on a core that the workers share).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a results file is not
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -165,8 +165,9 @@ class ResultsFile:
 
     def add(self, record: dict) -> None:
         record = to_json_safe(record)  # a NaN output is data, not a lost run
+        text = json.dumps(record, separators=SEPARATORS, allow_nan=False)  # may raise: first
         self.records.append(record)
-        self._texts.append(json.dumps(record, separators=SEPARATORS, allow_nan=False))
+        self._texts.append(text)
         interval = max(FLUSH_INTERVAL_S, self._flush_cost / FLUSH_SHARE)
         if time.monotonic() - self._last_flush >= interval:
             self.flush()

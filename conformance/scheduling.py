@@ -7,7 +7,7 @@ worker. Two rules keep that cost paid once:
 - Cases are scheduled in groups, each running on one worker: (implementation, mode); one
   configuration (both layouts) of an implementation whose every case is an export (torch-onnx,
   keras-onnx), where nothing compiled is shared between configurations and a mode's worth of
-  exports at the end of a run kept one worker busy for a minute while the other waited
+  exports at the end of a run kept one worker busy for 47 s while the other waited
   (docs/PERFORMANCE.md); or the whole implementation under --quick, where an implementation
   has a handful of cases and its import and first case cost more than the rest. There the
   groups are few and large, and keeping those that share a package together would pile the
@@ -116,8 +116,9 @@ def configuration_name(case: Case) -> str:
 
 
 def exports_every_case(implementation: Implementation) -> bool:
-    """Every case of it is an export or a conversion, for every check kind (its registry entry
-    samples even `forward`): nothing compiled is shared between its configurations."""
+    """Every case of it is a costly export or conversion, for every check kind (its registry
+    entry samples even `forward`): nothing compiled is shared between its configurations.
+    torch-onnx-legacy's TorchScript exports take milliseconds: its groups stay modes."""
     return "forward" in implementation.pairwise
 
 
@@ -227,6 +228,6 @@ class CaseGroups:
         if config.getvalue("dist") != "load":
             return None
         # made here, not at configure: -n 0 and other --dist never pay for the grid's groups;
-        # of the selected cases only (a case -k leaves out is never scheduled)
+        # of the selected cases only (the options' selection; -k deselects among them later)
         groups = case_groups(self.whole_implementations, selected_cases(config))
         return CaseGroupScheduling(config, log, groups)

@@ -44,8 +44,12 @@ def test_a_divergence_that_reproduces_is_known_divergence_with_reason_and_link(m
     with pytest.raises(pytest.xfail.Exception, match="known divergence: planted") as raised:
         plugin.conclude(result)
     # the report holds the reason, not a traceback: pytest formats one for every xfail that
-    # asks for it, at 10-20 ms a case over thousands of cases (docs/PERFORMANCE.md)
+    # asks for it, about 9 ms a case over thousands of cases (docs/PERFORMANCE.md)
     assert raised.value.pytrace is False
+    # pytest --runxfail: the divergence fails with its whole report, as pytest.xfail() let it
+    with pytest.raises(pytest.fail.Exception, match="(?s)planted.*rerun: ") as raised:
+        plugin.conclude(result, runxfail=True)
+    assert not isinstance(raised.value, pytest.xfail.Exception)
 
 
 def test_a_divergence_that_no_longer_reproduces_fails(monkeypatch):

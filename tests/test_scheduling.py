@@ -203,7 +203,8 @@ def layouts_in_order(name: str) -> list:
 
 
 def test_a_configurations_other_layout_comes_right_after_it():
-    """keras-onnx converts one model for both layouts: the twin must come while it is kept."""
+    """keras-onnx converts one model for both layouts: the twin must come while it is kept; so
+    in every group (a mode of torch-onnx-legacy here, a configuration of keras-onnx)."""
     runs = layouts_in_order("torch-onnx-legacy:GRU")
     twins = [(r, replace(r, batch_first=True)) for r in runs if not r.batch_first]
     assert any(twin in runs for _, twin in twins)  # the group has both layouts of some
@@ -312,3 +313,14 @@ def test_the_groups_of_a_selection_are_those_of_the_grid_in_the_same_order():
         assert group._replace(configuration=0) == whole[case_id]._replace(configuration=0)
     order = sorted(groups, key=lambda i: (groups[i].name, groups[i].configuration))
     assert order == sorted(groups, key=lambda i: (whole[i].name, whole[i].configuration))
+
+
+def test_two_configurations_of_an_exporter_never_share_a_group():
+    """A group name per configuration: the same name exactly where the (layout-free)
+    configuration is the same, over every configuration of the grid, sampled out or not."""
+    names: dict[str, set] = {}
+    for case_id, group in case_groups(False).items():
+        case = cases_by_id()[case_id]
+        if exports_every_case(IMPLEMENTATIONS[case.implementation]):
+            names.setdefault(group.name, set()).add(replace(case, check="", batch_first=False))
+    assert names and all(len(configurations) == 1 for configurations in names.values())
