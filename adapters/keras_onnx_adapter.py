@@ -134,19 +134,54 @@ def quiet():
         tf.get_logger().setLevel(tf_level)
 
 
+@contextlib.contextmanager
+def environment(name: str, value: str):
+    """`name` set to `value` within, as it was outside."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
+def from_keras(model, signature):
+    """tf2onnx's conversion of `model`, its passes run in place.
+
+    By default tf2onnx's optimizer deep-copies the whole graph before each of its passes (a dozen
+    passes, two or three rounds) so that a pass that raises can be undone and skipped with a
+    warning: a quarter of a conversion's time (docs/PERFORMANCE.md, "tf2onnx's graph copies").
+    Its own switch TF2ONNX_CATCH_ERRORS runs the passes on the graph itself; a conversion that
+    raises so is converted again as tf2onnx does by default, so the model (byte for byte,
+    tests/test_keras_onnx.py) or the error is always that of a plain call.
+    """
+    import tf2onnx
+
+    def plain():
+        return tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)[0]
+
+    try:
+        with environment("TF2ONNX_CATCH_ERRORS", "FALSE"):
+            return plain()
+    except Exception:  # noqa: BLE001 - converted again, so the outcome is tf2onnx's own
+        return plain()
+
+
 def convert(request: Request) -> tuple[bytes, dict[str, np.ndarray]]:
     """(the serialized ONNX model, its feeds) for the request."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     keras = keras_adapter.import_keras("tensorflow")
     import tensorflow as tf
-    import tf2onnx
 
     inputs = graph_inputs(request)
     model = build_model(keras, request.spec, request, inputs)
     shapes = input_shapes(inputs)
     signature = [tf.TensorSpec(shapes[k], tf.as_dtype(v.dtype), name=k) for k, v in inputs.items()]
     with quiet():
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)
+        proto = from_keras(model, signature)
     # the converted model is all that is kept. free_memory=False: Keras's gc.collect() here took
     # 0.3 s of each 1-2 s conversion (docs/PERFORMANCE.md, "The garbage collector")
     try:

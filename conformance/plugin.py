@@ -31,7 +31,7 @@ from .options import (
     default_timeout,
     selected_cases,
 )
-from .results import ResultsFile, write_text_atomic
+from .results import ResultsFile, record_text, write_text_atomic
 
 RECORD_KEY = "conformance_record"
 ARRAYS_KEY = "conformance_arrays"  # the .npz bytes of a case's tensors, for the baseline
@@ -39,7 +39,7 @@ ARRAYS_KEY = "conformance_arrays"  # the .npz bytes of a case's tensors, for the
 
 def attach_record(node, result: CaseResult) -> None:
     record = to_json_safe(result.record(node.nodeid))
-    node.user_properties.append((RECORD_KEY, json.dumps(record, allow_nan=False)))
+    node.user_properties.append((RECORD_KEY, record_text(record)))
 
 
 def attach_arrays(node, result: CaseResult) -> None:
@@ -141,13 +141,15 @@ class ResultsPlugin:
             report.user_properties = [p for p in report.user_properties if p[0] != ARRAYS_KEY]
         if report.nodeid in self.recorded:
             return
+        text = None
         if report.when == "call" and RECORD_KEY in props:
-            record = json.loads(props[RECORD_KEY])
+            text = props[RECORD_KEY]
+            record = json.loads(text)
         else:
             record = _record_without_result(report)
         if record is not None:
             self.recorded.add(report.nodeid)
-            self.results.add(record)
+            self.results.add(record, text)
         if self.baseline_dir and encoded is not None and report.when == "call":
             self.write_arrays(report.nodeid, encoded)
 

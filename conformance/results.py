@@ -148,6 +148,11 @@ def _umask() -> int:
     return mask
 
 
+def record_text(record: dict) -> str:
+    """A JSON-safe record's text in the results file."""
+    return json.dumps(record, separators=SEPARATORS, allow_nan=False)
+
+
 class ResultsFile:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -163,9 +168,12 @@ class ResultsFile:
         self._flush_cost = 0.0
         self.flush()  # an empty but valid file from the start: the path is writable
 
-    def add(self, record: dict) -> None:
-        record = to_json_safe(record)  # a NaN output is data, not a lost run
-        text = json.dumps(record, separators=SEPARATORS, allow_nan=False)  # may raise: first
+    def add(self, record: dict, text: str | None = None) -> None:
+        """Keep `record`; `text`, where given, is its `record_text` as a worker made it (the
+        controller would otherwise make it again for every case)."""
+        if text is None:
+            record = to_json_safe(record)  # a NaN output is data, not a lost run
+            text = record_text(record)  # may raise: first
         self.records.append(record)
         self._texts.append(text)
         interval = max(FLUSH_INTERVAL_S, self._flush_cost / FLUSH_SHARE)

@@ -174,6 +174,37 @@ def test_the_file_is_the_json_of_its_document_byte_for_byte(tmp_path):
     assert document["records"][1]["metrics"]["x"] == "NaN"  # to_json_safe's, as ever
 
 
+def test_a_record_s_text_made_by_a_worker_is_written_as_it_came(tmp_path):
+    """The controller keeps a worker's text of a record (plugin.attach_record's) instead of
+    making it again: the file is still the JSON of its document, byte for byte."""
+    from conformance.jsonsafe import to_json_safe
+    from conformance.plugin import RECORD_KEY, ResultsPlugin, attach_record
+    from conformance.results import SEPARATORS
+
+    class Node:
+        nodeid = "conformance/test_checks.py::test_check[x]"
+        user_properties: list = []
+
+    class Result:
+        def record(self, nodeid):
+            return {"test": nodeid, "metrics": {"x": float("nan"), "y": 0.1}, "reason": "é"}
+
+    attach_record(Node, Result())
+    ((key, text),) = Node.user_properties
+    assert key == RECORD_KEY
+
+    class Report:
+        nodeid, when, user_properties = Node.nodeid, "call", Node.user_properties
+
+    plugin = ResultsPlugin(tmp_path / "r.json", None, None)
+    plugin.pytest_runtest_logreport(Report)
+    assert plugin.results._texts == [text] and plugin.results._texts[0] is text  # not made again
+    plugin.results.flush()
+    document = plugin.results.document()
+    assert document["records"] == [to_json_safe(Result().record(Node.nodeid))]
+    assert (tmp_path / "r.json").read_text() == json.dumps(document, separators=SEPARATORS)
+
+
 def test_a_framework_that_is_not_installed_is_skipped_and_the_run_passes(tmp_path):
     completed, document = run_suite(
         tmp_path, "-n", "2", "--impl", "numpy,torch", "--mode", "GRU",
