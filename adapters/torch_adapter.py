@@ -82,6 +82,7 @@ def seed_generators(device: str, seed: int) -> None:
     none other. torch.manual_seed also queues a seeding of every backend not yet initialized
     (CUDA, XPU, MTIA), formatting the caller's stack for each: half a millisecond a case under
     pytest, and the queue outlives fork_rng, which restores only the devices it was given."""
+    seed = int(seed)  # as torch.manual_seed takes it: a NumPy integer too
     torch.default_generator.manual_seed(seed)
     if device != "cpu":
         torch.cuda.manual_seed(seed)

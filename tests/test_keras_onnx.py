@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -50,45 +53,32 @@ def test_a_masked_batch_first_lstm_given_only_c0_matches_keras():
 # tf2onnx's optimizer passes run in place (keras_onnx_adapter.from_keras): its conversions are
 # not deterministic even run the default way twice (node names, the order of a Loop body's
 # outputs), so a converted model is compared by its operators and by what ONNX Runtime computes
-# from it, bit for bit.
+# from it, bit for bit (tests/meta_plugins/keras_onnx_both_ways.py, which does it for a run).
 
 
-def operator_counts(model) -> dict[str, int]:
-    counts: dict[str, int] = {}
-
-    def walk(graph):
-        for node in graph.node:
-            counts[node.op_type] = counts.get(node.op_type, 0) + 1
-            for attribute in node.attribute:
-                for subgraph in [attribute.g] * attribute.HasField("g") + list(attribute.graphs):
-                    walk(subgraph)
-
-    walk(model.graph)
-    return counts
-
-
-def converted(request, in_place: bool, monkeypatch):
-    """(operator counts, ONNX Runtime's outputs) of the request's conversion."""
-    import onnxruntime
-    import tf2onnx
+def converted(request, in_place: bool, monkeypatch) -> tuple[bytes, dict, int]:
+    """(the request's model, its inputs, how many graph copies tf2onnx's optimizer made)."""
+    import tf2onnx.graph
+    import tf2onnx.optimizer
 
     from adapters import keras_onnx_adapter as keras_onnx
+    from tests.meta_plugins.keras_onnx_both_ways import converted_by_default
 
-    if not in_place:  # tf2onnx as installed, its default path
-        monkeypatch.setattr(
-            keras_onnx,
-            "from_keras",
-            lambda model, signature: tf2onnx.convert.from_keras(
-                model, input_signature=signature, opset=keras_onnx.OPSET
-            )[0],
-        )
-    model_bytes, inputs = keras_onnx.convert(request)
+    copies = []
+    deepcopy = tf2onnx.optimizer.copy.deepcopy
+
+    def counted(value, *args, **kwargs):
+        copies.extend([1] * isinstance(value, tf2onnx.graph.Graph))  # not its statistics
+        return deepcopy(value, *args, **kwargs)
+
+    counting = SimpleNamespace(deepcopy=counted)
+    monkeypatch.setattr(tf2onnx.optimizer, "copy", counting)
+    if in_place:
+        model, inputs = keras_onnx.convert(request)
+    else:
+        model, inputs = converted_by_default(request, keras_onnx.convert), None
     monkeypatch.undo()
-    import onnx
-
-    session = onnxruntime.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    feeds = {i.name: inputs[i.name] for i in session.get_inputs()}
-    return operator_counts(onnx.load_from_string(model_bytes)), session.run(None, feeds)
+    return model, inputs, len(copies)
 
 
 @pytest.mark.slow
@@ -99,6 +89,7 @@ def converted(request, in_place: bool, monkeypatch):
 def test_a_conversion_in_place_is_tf2onnx_s_default_one(mode, bidirectional, lengths, monkeypatch):
     require("keras-onnx")
     from adapters.request import Request
+    from tests.meta_plugins.keras_onnx_both_ways import computed, differences, operator_counts
 
     spec = Spec(mode=mode, input_size=3, hidden_size=4, num_layers=2, bidirectional=bidirectional)
     params = adapters.init_params(spec, seed=5)
@@ -106,31 +97,43 @@ def test_a_conversion_in_place_is_tf2onnx_s_default_one(mode, bidirectional, len
     x = rng.normal(size=(5, 3, 3)).astype(np.float32)
     h0 = rng.normal(size=(4 if bidirectional else 2, 3, 4)).astype(np.float32)
     request = Request(spec, params, x, h0, None, np.array([5, 2, 4]) if lengths else None)
-    default_ops, default_outputs = converted(request, False, monkeypatch)
-    ops, outputs = converted(request, True, monkeypatch)
-    assert ops == default_ops
-    for got, expected in zip(outputs, default_outputs, strict=True):
-        assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    default, _, default_copies = converted(request, False, monkeypatch)
+    model, inputs, copies = converted(request, True, monkeypatch)
+    assert default_copies > 0 and copies == 0  # tf2onnx still honours its switch
+    assert differences(model, inputs, default) == []
+    assert operator_counts(model) == operator_counts(default)
+    assert not isinstance(computed(model, inputs), str)  # it runs: outputs were compared
+    other = replace(request, spec=replace(spec, num_layers=1), h0=h0[: spec.num_directions])
+    assert differences(converted(other, True, monkeypatch)[0], inputs, default)  # it can fail
 
 
-def test_a_conversion_that_raises_in_place_is_made_again_as_tf2onnx_makes_it(monkeypatch):
+@pytest.mark.parametrize("users_value", [None, "a user's own value"])
+@pytest.mark.parametrize("fails_in_place", [True, False])
+def test_a_conversion_that_raises_in_place_is_made_again_as_tf2onnx_makes_it(
+    users_value, fails_in_place, monkeypatch
+):
     require("keras-onnx")
     import tf2onnx
 
     from adapters import keras_onnx_adapter as keras_onnx
 
-    monkeypatch.setenv("TF2ONNX_CATCH_ERRORS", "a user's own value")
+    name = "TF2ONNX_CATCH_ERRORS"
+    if users_value is None:
+        monkeypatch.delenv(name, raising=False)
+    else:
+        monkeypatch.setenv(name, users_value)
     calls = []
 
     def from_keras(model, input_signature, opset):
-        switch = keras_onnx.os.environ["TF2ONNX_CATCH_ERRORS"]
+        switch = keras_onnx.os.environ.get(name)
         calls.append(switch)
-        if switch == "FALSE":
+        if switch == "FALSE" and fails_in_place:
             raise ValueError("an optimizer pass failed")
-        return ("the default conversion", None)
+        return (f"converted with {switch}", None)
 
     monkeypatch.setattr(tf2onnx.convert, "from_keras", from_keras)
-    assert keras_onnx.from_keras("model", "signature") == "the default conversion"
-    # in place first, then with the user's value; the user's value is left as it was
-    assert calls == ["FALSE", "a user's own value"]
-    assert keras_onnx.os.environ["TF2ONNX_CATCH_ERRORS"] == "a user's own value"
+    result = keras_onnx.from_keras("model", "signature")
+    # in place first, then, where that raised, as the user has it; the user's setting is left
+    assert calls == (["FALSE", users_value] if fails_in_place else ["FALSE"])
+    assert result == f"converted with {calls[-1]}"
+    assert keras_onnx.os.environ.get(name) == users_value
