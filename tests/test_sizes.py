@@ -261,3 +261,34 @@ def test_only_a_record_of_drawn_examples_may_leave_its_sizes_null(ci_profile):
     assert schema_errors(record)
     record["config"]["drawn"] = {"seq_len": "1..9"}
     assert schema_errors(record) == []  # ... unless it says they were drawn
+
+
+# The profile a sizes case draws with, through pytest: conftest.py loads CI before hypothesis'
+# plugin applies its options (which load the profile named, or derive one from the loaded one).
+
+
+CI_RAN, NIGHTLY_RAN = profiles.MAX_EXAMPLES_CI, 10 * profiles.MAX_EXAMPLES_CI
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "options, profile, ran",
+    [
+        ((), profiles.CI, CI_RAN),
+        (("--hypothesis-profile", profiles.NIGHTLY), profiles.NIGHTLY, NIGHTLY_RAN),
+        # hypothesis' plugin derives a profile from the one loaded: CI's, loaded before it
+        (("--hypothesis-verbosity", "quiet"), f"{profiles.CI}-with-quiet-verbosity", CI_RAN),
+        (("-n", "2", "--hypothesis-profile", profiles.NIGHTLY), profiles.NIGHTLY, NIGHTLY_RAN),
+    ],
+)
+def test_a_sizes_case_draws_with_the_profile_named(tmp_path, options, profile, ran):
+    from tests.test_results_file import run_suite
+
+    completed, document = run_suite(
+        tmp_path, "--check", "sizes", "--impl", "numpy", "--mode", "GRU", "--dtype", "float32",
+        *options,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    (record,) = document["records"]
+    assert record["examples"]["profile"] == profile
+    assert record["examples"]["ran"] == ran
