@@ -165,17 +165,20 @@ def from_keras(model, signature):
     default path: compare both ways again (the plugin in docs/PERFORMANCE.md) when tf2onnx or
     the grid changes.
     """
-    import tf2onnx
-
-    def plain():
-        return tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)[0]
-
     try:
         with environment("TF2ONNX_CATCH_ERRORS", "FALSE"):
-            return plain()
+            return tf2onnx_conversion(model, signature)
     except Exception:  # noqa: BLE001 - converted again below: the outcome is tf2onnx's own
         pass
-    return plain()  # outside the handler: its error is not chained to the in-place one
+    return tf2onnx_conversion(model, signature)  # outside the handler: not chained to the first
+
+
+def tf2onnx_conversion(model, signature):
+    """tf2onnx's conversion of `model` as a user calls it (its passes on copies of the graph,
+    unless TF2ONNX_CATCH_ERRORS is set)."""
+    import tf2onnx
+
+    return tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)[0]
 
 
 def convert(request: Request) -> tuple[bytes, dict[str, np.ndarray]]:
