@@ -26,6 +26,12 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("case", cases, ids=[case.id for case in cases])
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """A case the declarations settle is skipped here, before its fixtures and test body."""
+    plugin.conclude_declared(item)
+
+
 @pytest.fixture
 def judge(request):
     """Attach the case's record to the report, then pass, skip, xfail or fail the test."""

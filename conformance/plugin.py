@@ -20,7 +20,8 @@ import pytest
 from adapters import heap
 
 from . import baseline, compile_cache
-from .check import NODE_PATTERN, CaseResult, rerun_command
+from .cases import Case
+from .check import NODE_PATTERN, CaseResult, declared_outcome, rerun_command
 from .declarations import stale_declarations
 from .grid import case_from_id
 from .jsonsafe import from_json_safe, to_json_safe
@@ -74,6 +75,17 @@ def conclude(result: CaseResult, runxfail: bool = False) -> None:
         # docs/PERFORMANCE.md), into a report that shows the reason alone
         raise pytest.xfail.Exception(f"known divergence: {result.reason}{repros}", pytrace=False)
     pytest.fail(result.report(), pytrace=False)
+
+
+def conclude_declared(item) -> None:
+    """Conclude a case its declarations settle (not installed, unsupported, our adapter's gap,
+    not judged) before its fixtures and test body: the record rides on the setup report, and
+    pytest sends two reports instead of three (docs/PERFORMANCE.md, "Cases settled in setup").
+    A case that runs is left to its test."""
+    case = item.callspec.params.get("case") if hasattr(item, "callspec") else None
+    if isinstance(case, Case) and (declared := declared_outcome(case)) is not None:
+        attach_record(item, declared)
+        conclude(declared)
 
 
 def _record_without_result(report) -> dict | None:
@@ -142,7 +154,7 @@ class ResultsPlugin:
         if report.nodeid in self.recorded:
             return
         text = None
-        if report.when == "call" and RECORD_KEY in props:
+        if report.when in ("setup", "call") and RECORD_KEY in props:  # setup: settled
             text = props[RECORD_KEY]
             record = json.loads(text)
         else:

@@ -14,6 +14,7 @@ from adapters.request import gradient_names
 from conformance.check import declared_outcome
 from conformance.checks import CHECKS
 from conformance.grid import all_cases, case_from_id
+from conformance.jsonsafe import to_json_safe
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_CONFIG_KEYS = {
@@ -177,7 +178,6 @@ def test_the_file_is_the_json_of_its_document_byte_for_byte(tmp_path):
 def test_a_record_s_text_made_by_a_worker_is_written_as_it_came(tmp_path):
     """The controller keeps a worker's text of a record (plugin.attach_record's) instead of
     making it again: the file is still the JSON of its document, byte for byte."""
-    from conformance.jsonsafe import to_json_safe
     from conformance.plugin import RECORD_KEY, ResultsPlugin, attach_record
     from conformance.results import SEPARATORS
 
@@ -216,6 +216,36 @@ def test_a_framework_that_is_not_installed_is_skipped_and_the_run_passes(tmp_pat
     assert all("torch not installed (pip install '.[torch]')" in r["reason"] for r in torch)
     numpy = [r for r in document["records"] if r not in torch]
     assert all(r["outcome"] == expected_outcome(r["case_id"]) for r in numpy)
+
+
+def test_a_settled_case_is_skipped_in_setup_with_its_declared_record(tmp_path):
+    """A case the declarations settle (unsupported, not installed, no GPU) is concluded before
+    its fixtures and test body: the controller gets its skip at setup and its teardown, no call,
+    and the record the declarations give; a case that runs has all three phases."""
+    phases = tmp_path / "phases.jsonl"
+    completed, document = run_suite(
+        tmp_path, "-n", "2", "--impl", "numpy,jax,torch-cuda", "--check", "forward",
+        "--mode", "GRU,LSTM", "--dtype", "float32", "-p", "tests.meta_plugins.report_phases",
+        REPORT_PHASES=str(phases),
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    reports: dict[str, list] = {}
+    for line in phases.read_text().splitlines():
+        nodeid, when, outcome = json.loads(line)
+        reports.setdefault(nodeid, []).append((when, outcome))
+    records = {r["case_id"]: r for r in document["records"]}
+    settled = 0
+    for case_id, record in records.items():
+        declared = declared_outcome(case_from_id(case_id))
+        got = reports[record["test"]]
+        if declared is None:
+            assert [when for when, _ in got] == ["setup", "call", "teardown"], (case_id, got)
+            continue
+        settled += 1
+        assert got == [("setup", "skipped"), ("teardown", "passed")], (case_id, got)
+        assert record == to_json_safe(declared.record(record["test"]))
+    assert settled and settled < len(records)  # jax's GRU cases: unsupported; numpy runs
+    assert "unsupported: jax.experimental.rnn has only an LSTM" in completed.stdout  # -rs
 
 
 def test_report_html_needs_the_results_file(tmp_path):
