@@ -26,9 +26,10 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("case", cases, ids=[case.id for case in cases])
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(trylast=True)  # after pytest's skip marks, its fixtures and others' hooks
 def pytest_runtest_setup(item):
-    """A case the declarations settle is skipped here, before its fixtures and test body."""
+    """A case the declarations settle is skipped here, at the end of its setup, before its test
+    body runs."""
     plugin.conclude_declared(item)
 
 

@@ -52,8 +52,9 @@ def attach_arrays(node, result: CaseResult) -> None:
 
 def settle_heap(result: CaseResult) -> None:
     """After the first case that ran its implementation on this worker, keep what the framework
-    loaded out of later full garbage collections (adapters/heap.py). Not after a case the
-    declarations settled (unsupported, skipped: duration 0), which imported nothing."""
+    loaded out of later full garbage collections (adapters/heap.py). Not after a case skipped
+    or unsupported (most are settled by the declarations before their test runs; an adapter can
+    still raise Unsupported or NotInstalled), which loaded nothing of the framework's."""
     if result.duration_s > 0 and result.outcome not in ("unsupported", "skipped"):
         heap.settle(result.case.implementation)
 
@@ -79,11 +80,20 @@ def conclude(result: CaseResult, runxfail: bool = False) -> None:
 
 def conclude_declared(item) -> None:
     """Conclude a case its declarations settle (not installed, unsupported, our adapter's gap,
-    not judged) before its fixtures and test body: the record rides on the setup report, and
-    pytest sends two reports instead of three (docs/PERFORMANCE.md, "Cases settled in setup").
-    A case that runs is left to its test."""
+    not judged) at the end of its setup, before its test body: the record rides on the setup
+    report, and pytest sends two reports instead of three (docs/PERFORMANCE.md, "Cases settled
+    in setup"). A case that runs is left to its test, and so is everything else: --setup-only
+    and --setup-plan (which run no test), and declarations that raise (the test reports it)."""
+    if item.config.getoption("setuponly", False) or item.config.getoption("setupplan", False):
+        return
     case = item.callspec.params.get("case") if hasattr(item, "callspec") else None
-    if isinstance(case, Case) and (declared := declared_outcome(case)) is not None:
+    if not isinstance(case, Case):
+        return
+    try:
+        declared = declared_outcome(case)
+    except Exception:  # run_case asks again in the test, which reports the error as ever
+        return
+    if declared is not None:
         attach_record(item, declared)
         conclude(declared)
 

@@ -234,6 +234,10 @@ def test_a_settled_case_is_skipped_in_setup_with_its_declared_record(tmp_path):
         nodeid, when, outcome = json.loads(line)
         reports.setdefault(nodeid, []).append((when, outcome))
     records = {r["case_id"]: r for r in document["records"]}
+    selected = all_cases(
+        ["numpy", "jax", "torch-cuda"], ("float32",), ("GRU", "LSTM"), checks=("forward",)
+    )
+    assert len(document["records"]) == len(selected) and set(records) == {c.id for c in selected}
     settled = 0
     for case_id, record in records.items():
         declared = declared_outcome(case_from_id(case_id))
@@ -246,6 +250,25 @@ def test_a_settled_case_is_skipped_in_setup_with_its_declared_record(tmp_path):
         assert record == to_json_safe(declared.record(record["test"]))
     assert settled and settled < len(records)  # jax's GRU cases: unsupported; numpy runs
     assert "unsupported: jax.experimental.rnn has only an LSTM" in completed.stdout  # -rs
+
+
+def test_a_user_s_skip_mark_and_setup_only_come_before_the_declarations(tmp_path):
+    """The declarations conclude a case last in its setup: a user's skip mark on an unsupported
+    case still skips it as the user's; --setup-only runs no test and records none."""
+    unsupported = "forward-GRU-L1-uni-seq_first-bias-h0-jax-float32"
+    args = ["--impl", "numpy,jax", "--check", "forward", "--mode", "GRU", "--dtype", "float32"]
+    args += ["-k", "L1-uni-seq_first-bias-h0"]
+    completed, document = run_suite(
+        tmp_path, *args, "-p", "tests.meta_plugins.quarantine", QUARANTINE=unsupported
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    records = {r["case_id"]: r for r in document["records"]}
+    assert declared_outcome(case_from_id(unsupported)).outcome == "unsupported"
+    assert records[unsupported]["outcome"] == "skipped"
+    assert "quarantined" in records[unsupported]["reason"]
+    completed, document = run_suite(tmp_path, *args, "--setup-only")
+    assert completed.returncode == 0, completed.stdout[-2000:]
+    assert document["records"] == []
 
 
 def test_report_html_needs_the_results_file(tmp_path):
