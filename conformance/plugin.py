@@ -126,6 +126,8 @@ TIMEOUT_MESSAGE = re.compile(r"Timeout \(>?(?P<seconds>[0-9.]+)s\)")
 
 
 def _reason_without_result(report, outcome: str) -> str:
+    if outcome == "skipped" and isinstance(report.longrepr, tuple):  # (path, line, message)
+        return str(report.longrepr[2]).removeprefix("Skipped: ")  # a user's skip mark's reason
     text = report.longreprtext.strip()
     if outcome == "timeout":
         limit = TIMEOUT_MESSAGE.search(text)

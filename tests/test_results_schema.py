@@ -213,6 +213,7 @@ def test_records_without_a_result_validate(validator):
     setup_skip = _record_without_result(report("setup", "skipped", ("c.py", 3, "Skipped: x")))
     assert (setup_error["outcome"], setup_skip["outcome"]) == ("error", "skipped")
     assert setup_error["metrics"] == {} and setup_error["reason"] == "OSError: no GPU"
+    assert setup_skip["reason"] == "x"  # the skip's message, not the repr of pytest's tuple
     assert errors(validator, document([setup_error, setup_skip])) == []
 
 
