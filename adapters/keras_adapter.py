@@ -90,8 +90,9 @@ def make_layer(keras, spec: Spec, dtype: str, dropout: Dropout = Dropout()):
     )
     # The initial weights are replaced by the case's before any call. Keras's defaults stay
     # where they can matter: on PyTorch set_weights copies into the initial tensors in place,
-    # keeping their memory layout (orthogonal's recurrent kernel is transposed), and that layout
-    # decides how a float32 product rounds (docs/CONVENTIONS.md, "Keras's initial weights").
+    # keeping their memory layout (orthogonal leaves SimpleRNN's recurrent kernel transposed),
+    # and the layout decides how a float32 product rounds (docs/CONVENTIONS.md, "Keras's
+    # initial weights").
     if dtype in ("float16", "bfloat16"):
         # orthogonal takes a QR decomposition, which no backend computes in half precision on
         # the CPU (docs/findings/keras-orthogonal-initializer-half.md): no layer could be built.
