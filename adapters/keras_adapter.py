@@ -88,8 +88,8 @@ def make_layer(keras, spec: Spec, dtype: str, dropout: Dropout = Dropout()):
         recurrent_dropout=dropout.recurrent,
         seed=dropout.seed,
     )
-    # The initial weights are replaced by the case's before any call. Keras's defaults stay
-    # where they can matter: on PyTorch set_weights copies into the initial tensors in place,
+    # The initial weights are replaced by the case's before any call, and Keras's defaults stay
+    # as a porter writes them: on PyTorch set_weights copies into the initial tensors in place,
     # keeping their memory layout (orthogonal leaves SimpleRNN's recurrent kernel transposed),
     # and the layout decides how a float32 product rounds (docs/CONVENTIONS.md, "Keras's
     # initial weights").
@@ -98,9 +98,10 @@ def make_layer(keras, spec: Spec, dtype: str, dropout: Dropout = Dropout()):
         # the CPU (docs/findings/keras-orthogonal-initializer-half.md): no layer could be built.
         common["recurrent_initializer"] = "zeros"
     if keras.backend.backend() == "jax":
-        # JAX's arrays have no layout and set_weights replaces them; its random initializers
-        # (glorot_uniform; orthogonal's normal and QR) compile programs per weight shape, for
-        # values never used (docs/PERFORMANCE.md, "What a run with an empty cache compiles").
+        # set_weights binds each variable to a new array, keeping nothing of the initial one,
+        # and the random initializers (glorot_uniform; orthogonal's normal and QR) compile
+        # programs per weight shape for values never used (docs/PERFORMANCE.md, "What a run
+        # with an empty cache compiles").
         common.update(kernel_initializer="zeros", recurrent_initializer="zeros")
     if spec.mode == "RNN":
         layer = keras.layers.SimpleRNN(activation=spec.nonlinearity, **common)
