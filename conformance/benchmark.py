@@ -22,6 +22,7 @@ from collections import Counter
 from adapters import IMPLEMENTATIONS
 
 from .checks import CHECKS
+from .compile_cache import programs_in
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile-cache",
         metavar="DIR",
-        help="pytest conformance --compile-cache DIR (run twice: a cold and a warm cache)",
+        help="pytest conformance --compile-cache DIR; the output says how many programs it held "
+        "before the run and after (an empty one is a cold run: run again for a warm one)",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,20 +52,32 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--results-json", results] + (["--dtype", args.dtype] if args.dtype else [])
         command += ["--quick"] * args.quick + ["--every-configuration"] * args.every_configuration
         command += ["--compile-cache", args.compile_cache] if args.compile_cache else []
+        cached = programs_in(args.compile_cache) if args.compile_cache else 0
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        with open(results) as f:
-            records = json.load(f)["records"]
+        try:
+            with open(results) as f:
+                records = json.load(f)["records"]
+        except (OSError, ValueError, KeyError) as error:  # pytest stopped before writing it
+            output = (completed.stdout + completed.stderr).strip().splitlines()
+            print("\n".join(output[-30:]), file=sys.stderr)
+            print(f"no results from pytest (exit {completed.returncode}): {error}", file=sys.stderr)
+            return completed.returncode or 1
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     outcomes = Counter(r["outcome"] for r in records)
     print(
         f"checks {args.check}; {args.impl}; "
         + ("--quick; " if args.quick else f"{args.dtype or 'every dtype'}; ")
         + ("every configuration" if args.every_configuration else "CI selection")
-        + (f"; compile cache {args.compile_cache}:" if args.compile_cache else ":")
+        + (
+            f"; compile cache {args.compile_cache}, {cached} programs before the run and "
+            f"{programs_in(args.compile_cache)} after:"
+            if args.compile_cache
+            else ":"
+        )
         + f"\n{len(records)} cases in "
         f"{wall:.1f} s wall, {cpu:.1f} s CPU (user+sys) with -n {args.workers} on "
         f"{os.cpu_count()} cores (pytest exit {completed.returncode}; "

@@ -66,6 +66,13 @@ def use_compile_cache(directory: str | os.PathLike) -> Path:
     return directory
 
 
+def programs_in(directory: str | os.PathLike) -> int:
+    """How many compiled programs the cache in directory holds for this machine's CPU (JAX keeps
+    each in a file named `<its key>-cache`); 0 where there is none yet."""
+    programs = Path(directory).expanduser().resolve() / host_key()
+    return sum(1 for _ in programs.glob("*-cache")) if programs.is_dir() else 0
+
+
 def configure(config: pytest.Config) -> None:
     """Apply --compile-cache in this process. A worker takes the controller's absolute path
     (`send_to_worker`): it parses the command line again in its own working directory, where a
@@ -82,4 +89,4 @@ def send_to_worker(config: pytest.Config, worker_input: dict) -> None:
         worker_input[WORKER_INPUT_KEY] = directory
 
 
-__all__ = ["configure", "host_key", "send_to_worker", "use_compile_cache"]
+__all__ = ["configure", "host_key", "programs_in", "send_to_worker", "use_compile_cache"]

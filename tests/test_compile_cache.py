@@ -125,3 +125,13 @@ def test_a_second_run_loads_every_program_and_records_the_same(tmp_path):
     assert judged(after) == judged(before)
     assert {r["outcome"] for r in after["records"]} == {"passed"}
     assert any("--compile-cache" in arg for arg in after["run"]["argv"])
+
+
+def test_the_programs_counted_are_this_machine_s(tmp_path):
+    assert compile_cache.programs_in(tmp_path / "none yet") == 0
+    mine, other = tmp_path / host_key(), tmp_path / "aarch64-000000000000"
+    for directory, names in ((mine, ["a-cache", "b-cache", "c-atime"]), (other, ["d-cache"])):
+        directory.mkdir()
+        for name in names:
+            (directory / name).write_bytes(b"")
+    assert compile_cache.programs_in(tmp_path) == 2
