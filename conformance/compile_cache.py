@@ -48,12 +48,16 @@ def host_key() -> str:
     return f"{platform.machine()}-{hashlib.sha256(features.encode()).hexdigest()[:12]}"
 
 
+def programs_directory(directory: str | os.PathLike) -> Path:
+    """Where the cache in directory keeps this machine's programs: a subdirectory per host CPU."""
+    return Path(directory).expanduser().resolve() / host_key()
+
+
 def use_compile_cache(directory: str | os.PathLike) -> Path:
     """Point this process, and every process it starts from now on, at the cache in directory
     (made if missing); returns the directory's absolute path (the programs go in a subdirectory
     of it per host CPU)."""
-    directory = Path(directory).expanduser().resolve()
-    programs = directory / host_key()
+    programs = programs_directory(directory)
     check_writable_directory("--compile-cache", programs)
     values = {"jax_compilation_cache_dir": str(programs), **THRESHOLDS}
     for name, value in values.items():
@@ -63,13 +67,13 @@ def use_compile_cache(directory: str | os.PathLike) -> Path:
 
         for name, value in values.items():
             jax.config.update(name, value)
-    return directory
+    return programs.parent
 
 
 def programs_in(directory: str | os.PathLike) -> int:
     """How many compiled programs the cache in directory holds for this machine's CPU (JAX keeps
     each in a file named `<its key>-cache`); 0 where there is none yet."""
-    programs = Path(directory).expanduser().resolve() / host_key()
+    programs = programs_directory(directory)
     return sum(1 for _ in programs.glob("*-cache")) if programs.is_dir() else 0
 
 
