@@ -14,6 +14,10 @@ import is part of what is measured, as on a pytest-xdist worker), it times:
   grid order), as a pytest run sees them, with the sum it adds up to over the whole grid.
 
 Each figure is wall time in that process and the CPU time (user + sys) it took beside it.
+`--compile-cache DIR` points every process it starts at JAX's compilation cache in DIR, as
+`pytest conformance --compile-cache DIR` does, and says how many programs DIR held before and
+after: with an empty DIR the JAX implementations' first case and per case include XLA compiling,
+and a second run with the same DIR shows what is left when the programs are loaded instead.
 `--from RESULTS` instead sums the cases' own durations from a results file, per implementation
 and check kind. The output is a Markdown table (docs/PERFORMANCE.md has one).
 """
@@ -31,10 +35,12 @@ from collections import defaultdict
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 import adapters
 
 from .checks import CHECKS
+from .compile_cache import programs_in, use_compile_cache
 
 Timing = tuple[float, float]  # (wall s, CPU s)
 
@@ -169,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         "--cases", type=positive, default=24, help="cases sampled for 'per case' (default 24)"
     )
     parser.add_argument("--from", dest="results", metavar="RESULTS", help="a results file")
+    parser.add_argument(
+        "--compile-cache",
+        metavar="DIR",
+        help="JAX's compilation cache for every process it starts (as pytest's option); the "
+        "output says how many programs DIR held before and after",
+    )
     parser.add_argument("--one", nargs=2, metavar=("IMPL", "CHECK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.results:
@@ -193,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if unknown := [v for v in value if v not in known]:
             parser.error(f"{option}: unknown {unknown}; choose from {', '.join(known)}")
+    if args.compile_cache:  # JAX's environment variables: each child reads them as it imports jax
+        try:
+            use_compile_cache(args.compile_cache)
+        except pytest.UsageError as error:
+            parser.error(str(error))
+        cached = programs_in(args.compile_cache)
     rows = []
     for name in names:
         for check in checks:
@@ -206,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
             print(f"profiled {name} {check}", file=sys.stderr, flush=True)
     print(profile_table(rows))
+    if args.compile_cache:
+        print(
+            f"\nJAX's compilation cache {args.compile_cache}: {cached} programs before the "
+            f"profile and {programs_in(args.compile_cache)} after."
+        )
     return 0
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conformance.compile_cache import programs_in
 from conformance.grid import all_cases
 from conformance.profile import profile_one, profile_table
 
@@ -45,3 +46,21 @@ def test_bad_arguments_are_usage_errors():
     assert profile("--impl", "nope").returncode == 2
     missing = profile("--from", "/nonexistent/results.json")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_the_compile_cache_is_the_one_its_processes_compile_into(tmp_path):
+    """Each implementation is profiled in a child process: the cache must reach it, and the
+    output says what DIR held, so a profile says whether its JAX figures include compiling."""
+    cache = tmp_path / "cache"
+    selection = ("--impl", "jax", "--check", "forward", "--cases", "1")
+    first = profile(*selection, "--compile-cache", str(cache))
+    assert first.returncode == 0, first.stderr
+    compiled = programs_in(cache)
+    assert compiled > 0  # written by the child, which compiled jax's first case
+    assert f"{cache}: 0 programs before the profile and {compiled} after" in first.stdout
+    again = profile(*selection, "--compile-cache", str(cache))
+    assert f"{compiled} programs before the profile and {compiled} after" in again.stdout
+    unwritable = tmp_path / "file"
+    unwritable.write_text("")
+    refused = profile(*selection, "--compile-cache", str(unwritable / "cache"))
+    assert refused.returncode == 2 and "cannot write there" in refused.stderr
