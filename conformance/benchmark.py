@@ -19,6 +19,8 @@ import tempfile
 import time
 from collections import Counter
 
+import pytest
+
 from adapters import IMPLEMENTATIONS
 
 from .checks import CHECKS
@@ -52,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         command += ["--results-json", results] + (["--dtype", args.dtype] if args.dtype else [])
         command += ["--quick"] * args.quick + ["--every-configuration"] * args.every_configuration
         command += ["--compile-cache", args.compile_cache] if args.compile_cache else []
-        cached = programs_in(args.compile_cache) if args.compile_cache else 0
+        try:
+            cached = programs_in(args.compile_cache) if args.compile_cache else 0
+        except pytest.UsageError as error:
+            parser.error(str(error))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         completed = subprocess.run(command, capture_output=True, text=True)

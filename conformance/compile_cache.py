@@ -50,7 +50,10 @@ def host_key() -> str:
 
 def programs_directory(directory: str | os.PathLike) -> Path:
     """Where the cache in directory keeps this machine's programs: a subdirectory per host CPU."""
-    return Path(directory).expanduser().resolve() / host_key()
+    try:
+        return Path(directory).expanduser().resolve() / host_key()
+    except RuntimeError as error:  # ~user/... for a user without a home directory
+        raise pytest.UsageError(f"--compile-cache {directory}: {error}") from None
 
 
 def use_compile_cache(directory: str | os.PathLike) -> Path:

@@ -1,7 +1,9 @@
 """Where each implementation's time goes: python -m conformance.profile [--impl ...] [--check ...]
 
 For each implementation and check kind, in a fresh process of its own (so that the framework's
-import is part of what is measured, as on a pytest-xdist worker), it times:
+import is part of what is measured, as on a pytest-xdist worker) with the thread settings of a
+worker of `pytest -n auto` (one thread per framework pool, XLA single-threaded:
+`plugin.share_the_cores`; a variable the user set is left alone), it times:
 
 - **import**: importing the framework packages the implementation needs and its adapter (NumPy
   is imported by the harness before anything is timed, so `numpy` shows only its adapter);
@@ -15,9 +17,11 @@ import is part of what is measured, as on a pytest-xdist worker), it times:
 
 Each figure is wall time in that process and the CPU time (user + sys) it took beside it.
 `--compile-cache DIR` points every process it starts at JAX's compilation cache in DIR, as
-`pytest conformance --compile-cache DIR` does, and says how many programs DIR held before and
-after: with an empty DIR the JAX implementations' first case and per case include XLA compiling,
-and a second run with the same DIR shows what is left when the programs are loaded instead.
+`pytest conformance -n auto --compile-cache DIR` does (the same programs under the same keys: a
+cache that such a run filled serves the profile, and the other way round), and says how many
+programs DIR held before and after: with an empty DIR the JAX implementations' first case and
+per case include XLA compiling, and a second run with the same DIR shows what is left when the
+programs are loaded instead.
 `--from RESULTS` instead sums the cases' own durations from a results file, per implementation
 and check kind. The output is a Markdown table (docs/PERFORMANCE.md has one).
 """
@@ -41,6 +45,7 @@ import adapters
 
 from .checks import CHECKS
 from .compile_cache import programs_in, use_compile_cache
+from .plugin import share_the_cores
 
 Timing = tuple[float, float]  # (wall s, CPU s)
 
@@ -184,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", nargs=2, metavar=("IMPL", "CHECK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.results:
+        if args.compile_cache:
+            parser.error("--compile-cache applies to a profile that runs cases, not to --from")
         try:
             print(results_table(args.results))
         except (OSError, ValueError) as error:
@@ -205,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if unknown := [v for v in value if v not in known]:
             parser.error(f"{option}: unknown {unknown}; choose from {', '.join(known)}")
+    # each child runs as a worker of `pytest -n auto` does: one thread per framework pool, XLA
+    # single-threaded. That is also part of JAX's cache key, so the cache is the one such runs use
+    share_the_cores(os.cpu_count() or 1)
     if args.compile_cache:  # JAX's environment variables: each child reads them as it imports jax
         try:
             use_compile_cache(args.compile_cache)

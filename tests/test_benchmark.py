@@ -29,3 +29,10 @@ def test_a_run_that_writes_no_results_says_why_and_fails(capsys):
     err = capsys.readouterr().err
     assert "--impl: unknown ['nosuch']" in err  # pytest's own message, passed on
     assert "no results from pytest" in err
+
+
+def test_a_compile_cache_it_cannot_name_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        benchmark.main(["--impl", "numpy", "--compile-cache", "~nosuchuser-of-this-machine/c"])
+    assert stopped.value.code == 2
+    assert "--compile-cache ~nosuchuser-of-this-machine/c" in capsys.readouterr().err

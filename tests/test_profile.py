@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from adapters import IMPLEMENTATIONS
 from conformance.compile_cache import programs_in
 from conformance.grid import all_cases
 from conformance.profile import profile_one, profile_table
@@ -49,8 +50,9 @@ def test_bad_arguments_are_usage_errors():
 
 
 def test_the_compile_cache_is_the_one_its_processes_compile_into(tmp_path):
-    """Each implementation is profiled in a child process: the cache must reach it, and the
-    output says what DIR held, so a profile says whether its JAX figures include compiling."""
+    """Each implementation is profiled in a child process: the cache must reach it, with the keys
+    of a `pytest -n auto` worker's programs, and the output says what DIR held, so a profile
+    says whether its JAX figures include compiling."""
     cache = tmp_path / "cache"
     selection = ("--impl", "jax", "--check", "forward", "--cases", "1")
     first = profile(*selection, "--compile-cache", str(cache))
@@ -58,9 +60,31 @@ def test_the_compile_cache_is_the_one_its_processes_compile_into(tmp_path):
     compiled = programs_in(cache)
     assert compiled > 0  # written by the child, which compiled jax's first case
     assert f"{cache}: 0 programs before the profile and {compiled} after" in first.stdout
+    written = {p: p.stat().st_mtime_ns for p in cache.rglob("*-cache")}
     again = profile(*selection, "--compile-cache", str(cache))
     assert f"{compiled} programs before the profile and {compiled} after" in again.stdout
+    assert {p: p.stat().st_mtime_ns for p in cache.rglob("*-cache")} == written  # loaded, not
+    # compiled and written again
+    jax = IMPLEMENTATIONS["jax"]  # the profile's first case: the first float32 one jax runs
+    cases = all_cases(["jax"], ("float32",), checks=("forward",))
+    case = next(c for c in cases if not jax.unsupported_reason(c.setting))
+    command = [sys.executable, "-m", "pytest", "conformance", "-q", "-p", "no:cacheprovider",
+               "-n", "auto", "--impl", "jax", "--check", "forward", "--dtype", "float32",
+               "--compile-cache", str(cache), "-k", case.id]  # fmt: skip
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert programs_in(cache) == compiled  # the workers found the profile's programs
+
+
+def test_bad_compile_cache_directories_are_usage_errors(tmp_path):
+    selection = ("--impl", "numpy", "--check", "forward", "--cases", "1")
     unwritable = tmp_path / "file"
     unwritable.write_text("")
-    refused = profile(*selection, "--compile-cache", str(unwritable / "cache"))
-    assert refused.returncode == 2 and "cannot write there" in refused.stderr
+    for directory in (str(unwritable / "cache"), "~nosuchuser-of-this-machine/cache"):
+        refused = profile(*selection, "--compile-cache", directory)
+        assert refused.returncode == 2, refused.stderr
+        assert "--compile-cache" in refused.stderr and "Traceback" not in refused.stderr
+    results = tmp_path / "results.json"
+    results.write_text('{"records": []}')
+    mixed = profile("--from", str(results), "--compile-cache", str(tmp_path / "cache"))
+    assert mixed.returncode == 2 and "not to --from" in mixed.stderr
