@@ -259,6 +259,19 @@ def _interrupt_on_sigterm(signum, frame):
 SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
+def auto_workers() -> int:
+    """How many workers `pytest -n auto` starts on this machine: pytest-xdist's own count (its
+    PYTEST_XDIST_AUTO_NUM_WORKERS, else the physical cores through psutil, else the CPUs this
+    process may run on)."""
+    from types import SimpleNamespace
+
+    from xdist.plugin import pytest_xdist_auto_num_workers
+
+    return pytest_xdist_auto_num_workers(
+        SimpleNamespace(option=SimpleNamespace(numprocesses="auto"))
+    )
+
+
 def share_the_cores(workers: int) -> None:
     """Size each worker's framework thread pools to its share of the cores.
 

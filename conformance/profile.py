@@ -2,8 +2,9 @@
 
 For each implementation and check kind, in a fresh process of its own (so that the framework's
 import is part of what is measured, as on a pytest-xdist worker) with the thread settings of a
-worker of `pytest -n auto` (one thread per framework pool, XLA single-threaded:
-`plugin.share_the_cores`; a variable the user set is left alone), it times:
+worker of `pytest -n auto` (`--workers N` for those of `-n N`; `plugin.share_the_cores`: the
+machine's CPUs shared among the workers, XLA single-threaded where a worker has one; a variable
+the user set is left alone), it times:
 
 - **import**: importing the framework packages the implementation needs and its adapter (NumPy
   is imported by the harness before anything is timed, so `numpy` shows only its adapter);
@@ -18,7 +19,8 @@ worker of `pytest -n auto` (one thread per framework pool, XLA single-threaded:
 Each figure is wall time in that process and the CPU time (user + sys) it took beside it.
 `--compile-cache DIR` points every process it starts at JAX's compilation cache in DIR, as
 `pytest conformance -n auto --compile-cache DIR` does (the same programs under the same keys: a
-cache that such a run filled serves the profile, and the other way round), and says how many
+cache that such a run filled serves the profile with the same --workers, and the other way
+round), and says how many
 programs DIR held before and after: with an empty DIR the JAX implementations' first case and
 per case include XLA compiling, and a second run with the same DIR shows what is left when the
 programs are loaded instead.
@@ -45,7 +47,7 @@ import adapters
 
 from .checks import CHECKS
 from .compile_cache import programs_in, use_compile_cache
-from .plugin import share_the_cores
+from .plugin import auto_workers, share_the_cores
 
 Timing = tuple[float, float]  # (wall s, CPU s)
 
@@ -172,13 +174,15 @@ def positive(text: str) -> int:
     return value
 
 
+def workers(text: str) -> int | str:
+    return text if text == "auto" else positive(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.profile", description=__doc__)
     parser.add_argument("--impl", default=None, help="comma-separated; default: every CPU one")
-    parser.add_argument("--check", default="forward", help="comma-separated check kinds")
-    parser.add_argument(
-        "--cases", type=positive, default=24, help="cases sampled for 'per case' (default 24)"
-    )
+    parser.add_argument("--check", help="comma-separated check kinds (default forward)")
+    parser.add_argument("--cases", type=positive, help="cases sampled for 'per case' (default 24)")
     parser.add_argument("--from", dest="results", metavar="RESULTS", help="a results file")
     parser.add_argument(
         "--compile-cache",
@@ -186,35 +190,45 @@ def main(argv: list[str] | None = None) -> int:
         help="JAX's compilation cache for every process it starts (as pytest's option); the "
         "output says how many programs DIR held before and after",
     )
+    parser.add_argument(
+        "--workers",
+        type=workers,
+        default="auto",
+        help="the thread settings of a worker of pytest -n WORKERS (default auto)",
+    )
     parser.add_argument("--one", nargs=2, metavar=("IMPL", "CHECK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.results:
-        if args.compile_cache:
-            parser.error("--compile-cache applies to a profile that runs cases, not to --from")
+        options = ("impl", "check", "cases", "compile_cache")
+        given = [f"--{name.replace('_', '-')}" for name in options if getattr(args, name)]
+        given += ["--workers"] * (args.workers != "auto")
+        if given:
+            parser.error(f"{', '.join(given)}: for a profile that runs cases, not with --from")
         try:
             print(results_table(args.results))
         except (OSError, ValueError) as error:
             print(f"python -m conformance.profile: {error}", file=sys.stderr)
             return 2
         return 0
+    cases = args.cases or 24
     if args.one:  # the child process: one implementation, one check kind, JSON out
-        print(json.dumps(profile_one(*args.one, cases=args.cases)))
+        print(json.dumps(profile_one(*args.one, cases=cases)))
         return 0
     names = (
         args.impl.split(",")
         if args.impl
         else [n for n, i in adapters.IMPLEMENTATIONS.items() if i.device == "cpu"]
     )
-    checks = args.check.split(",")
+    checks = (args.check or "forward").split(",")
     for value, known, option in (
         (names, adapters.IMPLEMENTATIONS, "--impl"),
         (checks, CHECKS, "--check"),
     ):
         if unknown := [v for v in value if v not in known]:
             parser.error(f"{option}: unknown {unknown}; choose from {', '.join(known)}")
-    # each child runs as a worker of `pytest -n auto` does: one thread per framework pool, XLA
-    # single-threaded. That is also part of JAX's cache key, so the cache is the one such runs use
-    share_the_cores(os.cpu_count() or 1)
+    # each child gets the thread settings of a worker of `pytest -n WORKERS`; XLA's flags among
+    # them are part of JAX's cache key, so the cache is the one such runs use
+    share_the_cores(auto_workers() if args.workers == "auto" else args.workers)
     if args.compile_cache:  # JAX's environment variables: each child reads them as it imports jax
         try:
             use_compile_cache(args.compile_cache)
@@ -225,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         for check in checks:
             command = [sys.executable, "-m", "conformance.profile", "--one", name, check]
-            command += ["--cases", str(args.cases)]
+            command += ["--cases", str(cases)]
             child = subprocess.run(command, capture_output=True, text=True, env=os.environ)
             if child.returncode != 0:
                 message = (child.stderr.strip().splitlines() or ["no output"])[-1]

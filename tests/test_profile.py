@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from adapters import IMPLEMENTATIONS
 from conformance.compile_cache import programs_in
 from conformance.grid import all_cases
@@ -49,10 +51,17 @@ def test_bad_arguments_are_usage_errors():
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
-def test_the_compile_cache_is_the_one_its_processes_compile_into(tmp_path):
+@pytest.mark.parametrize("auto_workers", [None, "1"])
+def test_the_compile_cache_is_the_one_its_processes_compile_into(
+    tmp_path, monkeypatch, auto_workers
+):
     """Each implementation is profiled in a child process: the cache must reach it, with the keys
     of a `pytest -n auto` worker's programs, and the output says what DIR held, so a profile
-    says whether its JAX figures include compiling."""
+    says whether its JAX figures include compiling. `-n auto` starts as many workers as
+    pytest-xdist counts (physical cores, or its PYTEST_XDIST_AUTO_NUM_WORKERS): with fewer
+    workers than CPUs, as on a machine with SMT, each gets several threads and XLA's defaults."""
+    if auto_workers:
+        monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", auto_workers)
     cache = tmp_path / "cache"
     selection = ("--impl", "jax", "--check", "forward", "--cases", "1")
     first = profile(*selection, "--compile-cache", str(cache))
@@ -87,4 +96,7 @@ def test_bad_compile_cache_directories_are_usage_errors(tmp_path):
     results = tmp_path / "results.json"
     results.write_text('{"records": []}')
     mixed = profile("--from", str(results), "--compile-cache", str(tmp_path / "cache"))
-    assert mixed.returncode == 2 and "not to --from" in mixed.stderr
+    assert mixed.returncode == 2 and "--compile-cache" in mixed.stderr
+    for option in (("--impl", "jax"), ("--check", "lengths"), ("--cases", "3"), ("--workers", "1")):
+        ignored = profile("--from", str(results), *option)
+        assert ignored.returncode == 2 and "not with --from" in ignored.stderr, option
