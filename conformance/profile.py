@@ -20,10 +20,9 @@ Each figure is wall time in that process and the CPU time (user + sys) it took b
 `--compile-cache DIR` points every process it starts at JAX's compilation cache in DIR, as
 `pytest conformance -n auto --compile-cache DIR` does (the same programs under the same keys: a
 cache that such a run filled serves the profile with the same --workers, and the other way
-round), and says how many
-programs DIR held before and after: with an empty DIR the JAX implementations' first case and
-per case include XLA compiling, and a second run with the same DIR shows what is left when the
-programs are loaded instead.
+round), and says how many programs DIR held before and after: with an empty DIR the JAX
+implementations' first case and per case include XLA compiling, and a second run with the same
+DIR shows what is left when the programs are loaded instead.
 `--from RESULTS` instead sums the cases' own durations from a results file, per implementation
 and check kind. The output is a Markdown table (docs/PERFORMANCE.md has one).
 """
